@@ -1,0 +1,24 @@
+"""glid_mm: GLID, GPPF, LiT decoder and M3I for the OpenMMLab toolboxes.
+
+``import glid_mm`` (or ``custom_imports=dict(imports=['glid_mm'])`` in any
+mmdet / mmseg / mmpose / mmpretrain config):
+
+1. checks the installed OpenMMLab stack and mmcv's compiled ops
+   (:mod:`glid_mm.utils.version_guard`), raising one clear message;
+2. makes mmengine checkpoints load with torch's weights-only unpickler
+   (:mod:`glid_mm.utils.checkpoint`);
+3. registers every glid_mm component into the registries of the toolboxes
+   that use it (:mod:`glid_mm.registry`).
+"""
+from .version import __version__
+from .utils.version_guard import check_environment
+
+check_environment()
+
+from .utils.checkpoint import setup_safe_checkpoints  # noqa: E402
+
+setup_safe_checkpoints()
+
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
+
+__all__ = ['__version__', 'check_environment']

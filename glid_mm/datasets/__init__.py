@@ -1,0 +1,2 @@
+"""glid_mm datasets (registered on import)."""
+__all__ = []

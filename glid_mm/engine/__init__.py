@@ -1,0 +1,2 @@
+"""glid_mm engine (registered on import)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""glid_mm evaluation (registered on import)."""
+__all__ = []

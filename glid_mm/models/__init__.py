@@ -1,0 +1,2 @@
+"""glid_mm models (registered on import)."""
+__all__ = []

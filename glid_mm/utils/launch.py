@@ -1,0 +1,147 @@
+"""Command-line entry points behind ``tools/train.py`` and ``tools/test.py``.
+
+They work for configs of any of the four toolboxes: the config's
+``default_scope`` picks the registries, exactly as in each toolbox's own
+``tools/train.py``. ``import glid_mm`` (done here) registers our components,
+so configs do not even need ``custom_imports``.
+"""
+import argparse
+import os
+import os.path as osp
+from typing import List, Optional
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from .data_root import check_data_roots
+
+
+def _common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--work-dir', help='dir to save logs and checkpoints')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. '
+        'train_dataloader.batch_size=2 model.backbone.depth=18')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch>=2) or --local_rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def _load_cfg(args) -> Config:
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return cfg
+
+
+def _build_runner(cfg: Config) -> Runner:
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    from mmengine.registry import RUNNERS
+    return RUNNERS.build(cfg)
+
+
+def parse_train_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Train a model of mmdet/mmseg/mmpose/mmpretrain (with '
+        'glid_mm components registered)')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        '--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by total batch / auto_scale_lr.base_batch_size')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint, or (no value) from the latest '
+        'checkpoint in the work dir')
+    _common_args(parser)
+    return parser.parse_args(argv)
+
+
+def build_train_cfg(args: argparse.Namespace) -> Config:
+    """Apply the command-line options to the config, as mmdet does."""
+    cfg = _load_cfg(args)
+    if args.amp:
+        optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_type == 'AmpOptimWrapper':
+            print('AMP is already enabled in the config.')
+        elif optim_type != 'OptimWrapper':
+            raise ValueError(
+                f'--amp needs optim_wrapper.type OptimWrapper, got '
+                f'{optim_type!r} in {args.config}')
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in \
+                cfg.auto_scale_lr:
+            raise KeyError(f'--auto-scale-lr needs auto_scale_lr.'
+                           f'base_batch_size in {args.config}')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(f'--resume checkpoint not found: '
+                                    f'{args.resume}')
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def train_main(argv: Optional[List[str]] = None) -> Runner:
+    args = parse_train_args(argv)
+    cfg = build_train_cfg(args)
+    check_data_roots(cfg, keys=('train_dataloader', 'val_dataloader'))
+    runner = _build_runner(cfg)
+    runner.train()
+    return runner
+
+
+def parse_test_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a model of mmdet/mmseg/mmpose/'
+        'mmpretrain (with glid_mm components registered)')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--out', help='dump raw predictions to this pickle file')
+    _common_args(parser)
+    return parser.parse_args(argv)
+
+
+def test_main(argv: Optional[List[str]] = None) -> dict:
+    args = parse_test_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg = _load_cfg(args)
+    cfg.load_from = args.checkpoint
+    check_data_roots(cfg, keys=('test_dataloader', ))
+    runner = _build_runner(cfg)
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl file, got {args.out}')
+        from mmengine.evaluator import DumpResults
+        runner.test_evaluator.metrics.append(
+            DumpResults(out_file_path=args.out))
+    return runner.test()
