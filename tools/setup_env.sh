@@ -114,8 +114,15 @@ if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
 else
   echo "[setup] mmcv-build     reuse cached wheel $WHEEL_DIR"
 fi
-step mmcv-install "install mmcv from $WHEEL_DIR" \
-  "${PIP[@]}" install --no-deps --force-reinstall --no-index "$WHEEL_DIR"/mmcv-*.whl
+WHEEL_SHA="$(cat "$WHEEL_DIR"/mmcv-*.whl | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$VENV/.mmcv_wheel_sha256" 2>/dev/null)" = "$WHEEL_SHA" ] &&
+   "$PY" -c 'import mmcv._ext' >/dev/null 2>&1; then
+  echo "[setup] mmcv-install   mmcv from $KEY already installed"
+else
+  step mmcv-install "install mmcv from $WHEEL_DIR" \
+    "${PIP[@]}" install --no-deps --force-reinstall --no-index "$WHEEL_DIR"/mmcv-*.whl
+  echo "$WHEEL_SHA" > "$VENV/.mmcv_wheel_sha256"
+fi
 
 # ---------------------------------------------------------------- toolboxes
 step toolboxes "mmdet 3.3.0, mmsegmentation 1.2.2, mmpretrain 1.2.0" \

@@ -5,7 +5,7 @@
         [--cfg-options k=v ...] [--launcher pytorch]
 """
 import glid_mm  # noqa: F401  (version guard, safe checkpoints, registries)
-from glid_mm.utils.launch import test_main
+from glid_mm.utils.launch import main_test
 
 if __name__ == '__main__':
-    test_main()
+    main_test()

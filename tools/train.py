@@ -5,7 +5,7 @@
         [--cfg-options k=v ...] [--launcher pytorch]
 """
 import glid_mm  # noqa: F401  (version guard, safe checkpoints, registries)
-from glid_mm.utils.launch import train_main
+from glid_mm.utils.launch import main_train
 
 if __name__ == '__main__':
-    train_main()
+    main_train()

@@ -92,8 +92,8 @@ def build_train_cfg(args: argparse.Namespace) -> Config:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.auto_scale_lr:
-        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in \
-                cfg.auto_scale_lr:
+        if not cfg.get('auto_scale_lr') or \
+                'base_batch_size' not in cfg.auto_scale_lr:
             raise KeyError(f'--auto-scale-lr needs auto_scale_lr.'
                            f'base_batch_size in {args.config}')
         cfg.auto_scale_lr.enable = True
@@ -109,7 +109,7 @@ def build_train_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def train_main(argv: Optional[List[str]] = None) -> Runner:
+def main_train(argv: Optional[List[str]] = None) -> Runner:
     args = parse_train_args(argv)
     cfg = build_train_cfg(args)
     check_data_roots(cfg, keys=('train_dataloader', 'val_dataloader'))
@@ -130,7 +130,7 @@ def parse_test_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_main(argv: Optional[List[str]] = None) -> dict:
+def main_test(argv: Optional[List[str]] = None) -> dict:
     args = parse_test_args(argv)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
