@@ -5,7 +5,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${GLID_MM_VENV:-$ROOT/.venv}"
 want="$(cat "$ROOT/tools/setup_env.sh" "$ROOT"/requirements/*.txt "$ROOT/setup.py" | sha256sum | cut -d' ' -f1)"
-have="$(cat "$VENV/.glid_mm_setup_stamp" 2>/dev/null)"
+have="$(cat "$VENV/.glid_mm_setup_stamp" 2>/dev/null || true)"
 if [ "$want" != "$have" ] || [ ! -x "$VENV/bin/python" ]; then
   echo "[ensure_env] environment missing or out of date: running tools/setup_env.sh"
   bash "$ROOT/tools/setup_env.sh" ${GLID_MM_SETUP_ARGS:-} || return 1 2>/dev/null || exit 1
