@@ -1,2 +1,6 @@
-"""glid_mm engine (registered on import)."""
-__all__ = []
+"""glid_mm engine pieces (hooks, loops, file backends; registered on import
+into mmengine's root registries, visible from every toolbox scope)."""
+from .atomic_backend import AtomicLocalBackend, atomic_write
+from .hooks import *  # noqa: F401,F403
+
+__all__ = ['AtomicLocalBackend', 'atomic_write', 'FiniteLossHook']

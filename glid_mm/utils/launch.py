@@ -14,6 +14,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from .data_root import check_data_roots
+from .errors import explain_registry_error, explain_unpickling_error
 
 
 def _common_args(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +47,42 @@ def _load_cfg(args) -> Config:
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return cfg
+
+
+def _add_reliability_defaults(cfg: Config) -> None:
+    """Atomic checkpoint writes and a stop at the first non-finite loss.
+
+    Both are defaults only: a checkpoint hook that names its own backend
+    keeps it, and ``custom_hooks=[dict(type='FiniteLossHook',
+    enabled=False)]`` restores mmengine's keep-training behaviour.
+    """
+    ckpt_hook = cfg.get('default_hooks', {}).get('checkpoint')
+    if ckpt_hook is not None and not ckpt_hook.get('backend_args') and \
+            not ckpt_hook.get('file_client_args') and \
+            not str(ckpt_hook.get('out_dir') or '').count('://'):
+        ckpt_hook.backend_args = dict(backend='atomic_local')
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(h.get('type') in ('FiniteLossHook', 'glid_mm.FiniteLossHook')
+               for h in hooks):
+        hooks.append(dict(type='FiniteLossHook'))
+    cfg.custom_hooks = hooks
+
+
+def _run(cfg: Config, action: str):
+    """Build the runner and run ``action`` with explained failures."""
+    try:
+        runner = _build_runner(cfg)
+        return runner, getattr(runner, action)()
+    except KeyError as exc:
+        better = explain_registry_error(exc)
+        if better is None:
+            raise
+        raise better from exc
+    except Exception as exc:
+        better = explain_unpickling_error(exc, cfg.get('load_from'))
+        if better is None:
+            raise
+        raise better from exc
 
 
 def _build_runner(cfg: Config) -> Runner:
@@ -106,6 +143,7 @@ def build_train_cfg(args: argparse.Namespace) -> Config:
                                     f'{args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
+    _add_reliability_defaults(cfg)
     return cfg
 
 
@@ -113,8 +151,7 @@ def main_train(argv: Optional[List[str]] = None) -> Runner:
     args = parse_train_args(argv)
     cfg = build_train_cfg(args)
     check_data_roots(cfg, keys=('train_dataloader', 'val_dataloader'))
-    runner = _build_runner(cfg)
-    runner.train()
+    runner, _ = _run(cfg, 'train')
     return runner
 
 
@@ -137,11 +174,14 @@ def main_test(argv: Optional[List[str]] = None) -> dict:
     cfg = _load_cfg(args)
     cfg.load_from = args.checkpoint
     check_data_roots(cfg, keys=('test_dataloader', ))
-    runner = _build_runner(cfg)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out}')
-        from mmengine.evaluator import DumpResults
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
-    return runner.test()
+        evaluator = cfg.test_evaluator
+        if isinstance(evaluator, dict):
+            evaluator = [evaluator]
+        cfg.test_evaluator = list(evaluator) + [
+            dict(type='DumpResults', out_file_path=args.out)
+        ]
+    _, metrics = _run(cfg, 'test')
+    return metrics
