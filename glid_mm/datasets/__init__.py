@@ -1,2 +1,4 @@
 """glid_mm datasets (registered on import)."""
-__all__ = []
+from .camvid import CamVidDataset
+
+__all__ = ['CamVidDataset']

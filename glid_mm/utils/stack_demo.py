@@ -26,11 +26,20 @@ def read_scalars(work_dir: str) -> List[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+_NOT_METRICS = ('step', 'iter', 'epoch', 'lr', 'time', 'data_time',
+                'memory')
+
+
 def last_metrics(records: List[dict]) -> Dict[str, float]:
-    """The last record that carries no training loss (the evaluation)."""
-    evals = [r for r in records if not any(k.startswith('loss') for k in r)]
-    evals = [r for r in evals if any('/' in k for k in r)]
-    return evals[-1] if evals else {}
+    """The metrics of the last evaluation record (one without ``lr`` and
+    losses: mmengine logs the train records with both)."""
+    evals = [
+        r for r in records
+        if 'lr' not in r and not any(k.startswith('loss') for k in r)
+    ]
+    if not evals:
+        return {}
+    return {k: v for k, v in evals[-1].items() if k not in _NOT_METRICS}
 
 
 def run_config(config: str, work_dir: str, root: str,
@@ -48,10 +57,7 @@ def run_config(config: str, work_dir: str, root: str,
         seconds=round(time.time() - t0, 1),
         iters=len(losses),
         loss=losses[-1] if losses else float('nan'),
-        metrics={
-            k: v
-            for k, v in last_metrics(records).items() if k not in ('step', )
-        })
+        metrics=last_metrics(records))
 
 
 def run_stack_demo(root: str, work_dir: str) -> List[dict]:
