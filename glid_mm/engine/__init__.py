@@ -2,5 +2,11 @@
 into mmengine's root registries, visible from every toolbox scope)."""
 from .atomic_backend import AtomicLocalBackend, atomic_write
 from .hooks import *  # noqa: F401,F403
+from .loops import *  # noqa: F401,F403
+from .model_wrappers import *  # noqa: F401,F403
 
-__all__ = ['AtomicLocalBackend', 'atomic_write', 'FiniteLossHook']
+__all__ = [
+    'AtomicLocalBackend', 'atomic_write', 'FiniteLossHook',
+    'GumbelTemperatureHook', 'MultiTaskDataLoaders', 'SIMTDistributedWrapper',
+    'SIMTTrainLoop', 'TaskSampler', 'task_average_gradients'
+]

@@ -1,2 +1,4 @@
 """glid_mm evaluation (registered on import)."""
-__all__ = []
+from .lit_text_metric import LiTTextMetric
+
+__all__ = ['LiTTextMetric']

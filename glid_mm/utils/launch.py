@@ -85,7 +85,35 @@ def _run(cfg: Config, action: str):
         raise better from exc
 
 
+def _init_cpu_process_group(cfg: Config) -> None:
+    """Distributed launch on a machine without GPUs (gloo).
+
+    mmengine 0.10's pytorch launcher calls ``torch.cuda.set_device`` and so
+    fails without a GPU. There the process group is initialised here, with
+    ``env_cfg.dist_cfg``'s backend (``'gloo'``); the runner finds it
+    initialised and skips its own ``init_dist``.
+    """
+    import datetime
+
+    import torch
+    import torch.distributed as dist
+    if cfg.get('launcher', 'none') != 'pytorch' or \
+            torch.cuda.is_available() or dist.is_initialized():
+        return
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}) or {})
+    backend = dist_cfg.pop('backend', 'gloo')
+    if backend != 'gloo':
+        raise RuntimeError(
+            f'env_cfg.dist_cfg.backend={backend!r} needs GPUs; this machine '
+            f'has none: set it to "gloo" for a CPU launch')
+    timeout = dist_cfg.pop('timeout', None)
+    if timeout is not None:
+        dist_cfg['timeout'] = datetime.timedelta(seconds=timeout)
+    dist.init_process_group(backend=backend, **dist_cfg)
+
+
 def _build_runner(cfg: Config) -> Runner:
+    _init_cpu_process_group(cfg)
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     from mmengine.registry import RUNNERS

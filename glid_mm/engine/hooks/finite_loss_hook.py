@@ -52,7 +52,9 @@ class FiniteLossHook(Hook):
             return
         bad = {}
         for key, value in outputs.items():
-            if not key.startswith('loss'):
+            # mmengine sums every log variable whose name contains 'loss'
+            # (``loss_cls``, ``decode.loss_ce``, ``det.loss_bbox``)
+            if 'loss' not in key:
                 continue
             value = float(value.item() if hasattr(value, 'item') else value)
             if not math.isfinite(value):

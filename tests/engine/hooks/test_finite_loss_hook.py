@@ -29,12 +29,14 @@ def test_nan_names_iteration_task_and_term():
         loss=torch.tensor(float('nan')),
         loss_cls=torch.tensor(0.3),
         loss_bbox=torch.tensor(float('inf')),
+        **{'decode.loss_ce': torch.tensor(float('nan'))},
         acc=torch.tensor(float('nan')))  # not a loss: not reported
     with pytest.raises(FloatingPointError) as err:
         hook.after_train_iter(_runner(6), 0, _batch('det'), outputs)
     msg = str(err.value)
     assert 'iteration 7' in msg and '(task det)' in msg
     assert 'loss_bbox=inf' in msg and 'loss=nan' in msg
+    assert 'decode.loss_ce=nan' in msg
     assert 'loss_cls' not in msg and 'acc' not in msg
 
 

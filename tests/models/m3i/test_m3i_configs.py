@@ -9,6 +9,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 
 CONFIG_DIR = osp.join('configs', 'm3i')
 TINY = 'm3i_vit-tiny-p16_1xb8-200i_hymenoptera-coco128-64px.py'
@@ -60,7 +61,8 @@ def test_vit_base_400e_builds_and_hands_off(project_root):
     state, report = m3i_to_backbone(model.state_dict())
     stock = get_config(STOCK_VIT)
     stock.model.backbone.pop('init_cfg')
-    classifier = MODELS.build(stock.model)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        classifier = MODELS.build(stock.model)
     loading = load_report(classifier, state)
     assert loading['missing'] == [] and loading['unexpected'] == []
     # 12 layers x 12 tensors + cls_token, pos_embed, patch proj (2), ln1 (2)

@@ -1,0 +1,78 @@
+# GLID fine-tuning for ADE20K semantic segmentation, Swin-B (GLID Table 1 /
+# Table 2 "Seg^sem"; Sec. 3.2 "Image segmentation", eq. 3-4; Sec. 4).
+# Pre-trained encoder, BiFPN and query decoder are kept; 100 queries
+# [CLS] + e_i (eq. 3); the only new layer is the linear mask-classification
+# head (eq. 4), supervised on every decoder block with Mask2Former's
+# matching and losses; Mask2Former's semantic inference.
+# Supp. Table 7 (schedule in ../_base_/schedules/glid-seg_adamw-poly-160k.py):
+# AdamW lr 1e-4, backbone lr 1e-5, weight decay 0.05, betas (0.9, 0.999),
+# batch 16 (8 GPUs x 2), 160k iterations, poly decay; drop path 0.1 and
+# decoder drop path 0.2 below; supp. B.2: 640x640 crops, scale jitter
+# 0.5-2.0, horizontal flip, colour jitter (the pipeline of mmseg's
+# ade20k_640x640 base).
+# Load the GLID pre-training checkpoint (same model layout: backbone.*,
+# neck.*, decoder.*):
+#   python tools/train.py THIS_CONFIG --cfg-options load_from=CKPT
+#   (CKPT: a GLID Swin pre-training checkpoint)
+_base_ = [
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/datasets/ade20k_640x640.py',
+    '../_base_/schedules/glid-seg_adamw-poly-160k.py'
+]
+custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+
+crop_size = (640, 640)
+num_classes = 150
+model = dict(
+    type='GLIDEncoderDecoder',
+    data_preprocessor=dict(
+        type='SegDataPreProcessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_val=0,
+        seg_pad_val=255,
+        size=crop_size,
+        test_cfg=dict(size_divisor=32)),
+    # The pre-training GLIDSwinTransformer without its mask token (same
+    # parameter names). Window 7 (pre-training: 6 at 192 px); mmpretrain
+    # interpolates the relative position tables when loading.
+    backbone=dict(
+        type='mmpretrain.SwinTransformer',
+        arch='base',
+        img_size=crop_size,
+        window_size=7,
+        out_indices=(0, 1, 2, 3),
+        pad_small_map=True,
+        drop_path_rate=0.1),
+    # as configs/_base_/models/glid_swin-b.py (11 blocks, 5.0 M, supp. Tab. 2)
+    neck=dict(
+        type='BiFPN',
+        in_channels=[128, 256, 512, 1024],
+        out_channels=256,
+        num_repeats=11),
+    decoder=dict(
+        type='GLIDDecoder',
+        in_channels=256,
+        embed_dims=512,
+        num_layers=6,
+        num_heads=8,
+        feedforward_channels=2048,
+        feat_levels=(3, 2, 1),
+        drop_path_rate=0.2),
+    decode_head=dict(
+        type='GLIDMaskSegHead',
+        num_classes=num_classes,
+        num_queries=100,
+        in_channels=512,
+        mask_channels=256),  # Mask2Former's losses / matching by default
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
+
+train_dataloader = dict(batch_size=2)  # x 8 GPUs = 16
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False, interval=5000,
+        save_best='mIoU'))

@@ -1,0 +1,88 @@
+"""GPPF's task-averaged gradient: each gradient averaged over its users.
+
+GPPF Sec. 3.2 (SIMT): "To fuse the gradients of each learnable parameter
+``p`` on different GPUs, we use a task average computed by
+``(1 / N_p) * sum_{i=1}^{N_p} g_i[p]``, where ``N_p`` is the number of GPUs
+that use parameter ``p``." DDP instead divides every sum by the world size
+(a parameter used by 1 of 8 processes gets 1/8 of its gradient), and
+UniHCP-style zero filling counts the zeros in the average (see
+``/work/shared/REFERENCES.md``); neither is the paper's rule.
+
+"Used" means the parameter received a gradient in this process's backward
+(``p.grad is not None``; mmengine's ``zero_grad`` sets gradients to None).
+A parameter in the graph whose gradient happens to be zero still counts as
+used, as it should.
+"""
+from typing import Iterable, List, Optional
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+
+def _buckets(params: List[nn.Parameter], bucket_bytes: int):
+    bucket, size = [], 0
+    for p in params:
+        if bucket and (size + p.numel() * p.element_size() > bucket_bytes
+                       or p.dtype != bucket[0].dtype
+                       or p.device != bucket[0].device):
+            yield bucket
+            bucket, size = [], 0
+        bucket.append(p)
+        size += p.numel() * p.element_size()
+    if bucket:
+        yield bucket
+
+
+@torch.no_grad()
+def task_average_gradients(params: Iterable[nn.Parameter],
+                           group: Optional[object] = None,
+                           bucket_size_mb: float = 25) -> torch.Tensor:
+    """Replace each ``p.grad`` by ``(1 / N_p) * sum_i g_i[p]`` over processes.
+
+    Every process must call this with the same parameters in the same order
+    (the same model). Two collectives per bucket: an ``all_reduce`` of the
+    per-parameter "used" flags (one float each) and one of the flattened
+    gradients, where a process that did not use ``p`` contributes zeros
+    that do not count in ``N_p``.
+
+    Args:
+        params (Iterable[nn.Parameter]): Parameters with
+            ``requires_grad=True``.
+        group (ProcessGroup, optional): Defaults to all processes.
+        bucket_size_mb (float): Gradient bucket size. Defaults to 25.
+
+    Returns:
+        Tensor: ``[P]`` float, ``N_p`` per parameter (after the reduction).
+        Parameters no process used keep ``grad = None`` (the optimizer skips
+        them); parameters used elsewhere but not here receive the average.
+    """
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        return torch.zeros(0)
+    device = params[0].device
+    used = torch.tensor([float(p.grad is not None) for p in params],
+                        device=device)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(used, group=group)
+    counts = used.cpu().tolist()
+    index = {id(p): i for i, p in enumerate(params)}
+    for bucket in _buckets(params, int(bucket_size_mb * 2**20)):
+        active = [p for p in bucket if counts[index[id(p)]] > 0]
+        if not active:
+            continue
+        grads = [
+            p.grad if p.grad is not None else torch.zeros_like(p)
+            for p in active
+        ]
+        flat = _flatten_dense_tensors(grads)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(flat, group=group)
+        for p, g in zip(active, _unflatten_dense_tensors(flat, grads)):
+            g = g / counts[index[id(p)]]
+            if p.grad is None:
+                p.grad = g.clone()
+            else:
+                p.grad.copy_(g)
+    return used.cpu()

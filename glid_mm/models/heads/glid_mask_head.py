@@ -1,0 +1,251 @@
+"""GLID's mask-classification head for mmdet (instance / panoptic)."""
+import copy
+from typing import List, Optional, Tuple
+
+from mmdet.models.dense_heads import Mask2FormerHead
+from mmdet.models.dense_heads.anchor_free_head import AnchorFreeHead
+from mmdet.registry import MODELS as MMDET_MODELS
+from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
+from torch import Tensor
+
+from glid_mm.registry import MODELS
+from .glid_mask_predictor import GLIDDecoded, GLIDMaskPredictor
+
+# Mask2Former's losses (mmdet / mmseg Mask2Former configs); the class weights
+# are filled in by the head from its class count.
+MASK2FORMER_LOSSES = dict(
+    loss_cls=dict(
+        type='CrossEntropyLoss',
+        use_sigmoid=False,
+        loss_weight=2.0,
+        reduction='mean'),
+    loss_mask=dict(
+        type='CrossEntropyLoss',
+        use_sigmoid=True,
+        reduction='mean',
+        loss_weight=5.0),
+    loss_dice=dict(
+        type='DiceLoss',
+        use_sigmoid=True,
+        activate=True,
+        reduction='mean',
+        naive_dice=True,
+        eps=1.0,
+        loss_weight=5.0))
+
+# Mask2Former's matching and point sampling (its mmdet / mmseg configs)
+MASK2FORMER_TRAIN_CFG = dict(
+    num_points=12544,
+    oversample_ratio=3.0,
+    importance_sample_ratio=0.75,
+    assigner=dict(
+        type='HungarianAssigner',
+        match_costs=[
+            dict(type='ClassificationCost', weight=2.0),
+            dict(type='CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
+            dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)
+        ]),
+    sampler=dict(type='MaskPseudoSampler'))
+
+
+def _mmdet_cfg(cfg: dict, name: str) -> dict:
+    """Copy of ``cfg`` resolved in mmdet's registries (``_scope_='mmdet'``).
+
+    The losses, assigner and sampler are called with mmdet's interfaces, so
+    a plain ``type='CrossEntropyLoss'`` must mean mmdet's even when the
+    model is built under mmseg's default scope (where it would otherwise
+    resolve to mmseg's loss of the same name).
+    """
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise TypeError(f'{name} must be a config dict with a "type", got '
+                        f'{cfg!r}')
+    cfg = copy.deepcopy(dict(cfg))
+    cfg.setdefault('_scope_', 'mmdet')
+    return cfg
+
+
+@MODELS.register_module(scopes=('mmdet', ))
+class GLIDMaskHead(Mask2FormerHead):
+    """Mask classification from GLID query states (Sec. 3.2, eq. 3-4).
+
+    Predictions: :class:`GLIDMaskPredictor` (one linear layer -> class
+    logits + mask embedding; mask logits = ``<f^b, f^s>`` with the neck's
+    1/4-scale map, eq. 4) applied to the output of EVERY decoder block, so
+    every block is supervised (deep supervision as Mask2Former). Matching,
+    targets, losses and inference are mmdet's Mask2Former code, inherited
+    unchanged: Hungarian matching with class + point-sampled BCE + dice
+    costs (``_get_targets_single``), point-sampled mask BCE + dice losses on
+    12,544 uncertain points (``_loss_by_feat_single``), one loss set per
+    block (``loss_by_feat``: ``loss_*`` for the last, ``d{i}.loss_*`` for
+    the others), and ``predict`` returning the last block's logits for
+    mmdet's :class:`MaskFormerFusionHead`.
+
+    Where the decoder lives: in the model, not in this head
+    (:class:`GLIDMaskFormer` / :class:`GLIDEncoderDecoder` own
+    ``decoder``). So a fine-tuning model has the pre-training model's state
+    dict layout (``backbone.*``, ``neck.*``, ``decoder.*``), a GLID
+    pre-training checkpoint loads with plain ``load_from`` and only this
+    head's ``predictor.fc`` (and the zero-initialised ``e_i``) start new;
+    and several task heads can share one decoder (multi-task fine-tuning,
+    Sec. 4). The head therefore receives ``x = GLIDDecoded(feats,
+    query_states)`` instead of a plain feature tuple.
+
+    Which 1/4-scale map: eq. 4 names "the backbone's 1/4-scale feature
+    map"; we take the BiFPN's 1/4 output (``feats[0]``, the encoder's stage
+    1 fused with all coarser levels, the role of Mask2Former's pixel-decoder
+    output), which is also what the pre-trained decoder's memory comes
+    from. ``mask_feat_level`` selects another neck level if wanted.
+
+    No masked cross-attention: GLID's decoder is pre-trained with plain
+    cross-attention (pre-training queries have no masks) and the paper
+    fine-tunes "without architecture modifications", so the decoder keeps
+    attending to whole feature maps.
+
+    Args:
+        num_things_classes (int): Thing classes. Defaults to 80.
+        num_stuff_classes (int): Stuff classes (0 for instance
+            segmentation). Defaults to 53.
+        num_queries (int): Queries ``M``; the model's decoder is built with
+            it. 200 for instance / panoptic in the paper (Sec. 4). Defaults
+            to 200.
+        in_channels (int): Query width (decoder ``embed_dims``). Defaults to
+            512.
+        mask_channels (int): Channels of the 1/4-scale map (neck width).
+            Defaults to 256.
+        mask_feat_level (int): Index of ``f^b`` among the neck outputs.
+            Defaults to 0 (the 1/4 map).
+        loss_cls, loss_mask, loss_dice (dict): mmdet losses; Mask2Former's
+            defaults (CE with weight 2, sigmoid BCE weight 5, dice weight
+            5). ``loss_cls.class_weight`` defaults to ``[1.0] * K + [0.1]``
+            (no-object weight 0.1) so the class count is set in one place;
+            a given one must have ``K + 1`` entries. Types resolve in mmdet.
+        train_cfg (dict, optional): ``assigner``, ``sampler``,
+            ``num_points``, ``oversample_ratio``, ``importance_sample_ratio``
+            as :class:`Mask2FormerHead`.
+        test_cfg (dict, optional): Passed on by the detector.
+        init_cfg (dict, optional): Defaults to None.
+
+    Shapes:
+        x.feats: neck outputs ``[B, mask_channels, H_l, W_l]``, fine first.
+        x.query_states: ``[L, B, M, in_channels]``.
+        forward returns ``(cls [B, M, K + 1] * L, masks [B, M, H/4, W/4] *
+        L)``, lists over decoder blocks.
+    """
+
+    def __init__(self,
+                 num_things_classes: int = 80,
+                 num_stuff_classes: int = 53,
+                 num_queries: int = 200,
+                 in_channels: int = 512,
+                 mask_channels: int = 256,
+                 mask_feat_level: int = 0,
+                 loss_cls: dict = MASK2FORMER_LOSSES['loss_cls'],
+                 loss_mask: dict = MASK2FORMER_LOSSES['loss_mask'],
+                 loss_dice: dict = MASK2FORMER_LOSSES['loss_dice'],
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        # Mask2FormerHead.__init__ builds a pixel decoder and a transformer
+        # decoder that GLID replaces; start from BaseDenseHead as
+        # Mask2FormerHead itself does.
+        super(AnchorFreeHead, self).__init__(init_cfg=init_cfg)
+        for name, value in (('num_things_classes', num_things_classes),
+                            ('num_stuff_classes', num_stuff_classes)):
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f'{name} must be a non-negative int, got {value!r}')
+        if num_things_classes + num_stuff_classes == 0:
+            raise ValueError('num_things_classes + num_stuff_classes must be '
+                             'positive, got 0')
+        if not isinstance(num_queries, int) or num_queries <= 0:
+            raise ValueError(
+                f'num_queries must be a positive int, got {num_queries!r}')
+        if not isinstance(mask_feat_level, int) or mask_feat_level < 0:
+            raise ValueError('mask_feat_level must be a non-negative int, '
+                             f'got {mask_feat_level!r}')
+        self.num_things_classes = num_things_classes
+        self.num_stuff_classes = num_stuff_classes
+        self.num_classes = num_things_classes + num_stuff_classes
+        self.num_queries = num_queries
+        self.mask_feat_level = mask_feat_level
+        self.predictor = GLIDMaskPredictor(
+            num_classes=self.num_classes,
+            in_channels=in_channels,
+            mask_channels=mask_channels)
+
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+        if train_cfg:
+            for key in ('assigner', 'sampler'):
+                if key not in train_cfg:
+                    raise KeyError(f'train_cfg needs "{key}" (as '
+                                   'Mask2FormerHead), got keys '
+                                   f'{sorted(train_cfg)}')
+            self.assigner = MMDET_TASK_UTILS.build(
+                _mmdet_cfg(train_cfg['assigner'], 'train_cfg.assigner'))
+            self.sampler = MMDET_TASK_UTILS.build(
+                _mmdet_cfg(train_cfg['sampler'], 'train_cfg.sampler'),
+                default_args=dict(context=self))
+            self.num_points = train_cfg.get('num_points', 12544)
+            self.oversample_ratio = train_cfg.get('oversample_ratio', 3.0)
+            self.importance_sample_ratio = train_cfg.get(
+                'importance_sample_ratio', 0.75)
+
+        loss_cls = _mmdet_cfg(loss_cls, 'loss_cls')
+        if loss_cls.get('class_weight') is None:
+            # Mask2Former: no-object class down-weighted to 0.1
+            loss_cls['class_weight'] = [1.0] * self.num_classes + [0.1]
+        if len(loss_cls['class_weight']) != self.num_classes + 1:
+            raise ValueError(
+                'loss_cls.class_weight needs num_classes + 1 = '
+                f'{self.num_classes + 1} entries (last = no object), got '
+                f'{len(loss_cls["class_weight"])}')
+        self.class_weight = loss_cls['class_weight']
+        self.loss_cls = MMDET_MODELS.build(loss_cls)
+        self.loss_mask = MMDET_MODELS.build(_mmdet_cfg(loss_mask, 'loss_mask'))
+        self.loss_dice = MMDET_MODELS.build(_mmdet_cfg(loss_dice, 'loss_dice'))
+
+    def init_weights(self) -> None:
+        # skip Mask2FormerHead.init_weights (pixel / transformer decoders)
+        super(AnchorFreeHead, self).init_weights()
+
+    def loss_by_feat(self, all_cls_scores: List[Tensor],
+                     all_mask_preds: List[Tensor], batch_gt_instances,
+                     batch_img_metas: List[dict]) -> dict:
+        """:meth:`MaskFormerHead.loss_by_feat` (one loss set per block)."""
+        if not hasattr(self, 'assigner'):
+            raise RuntimeError(f'{type(self).__name__} was built without '
+                               'train_cfg (assigner, sampler), so it cannot '
+                               'compute losses')
+        return super().loss_by_feat(all_cls_scores, all_mask_preds,
+                                    batch_gt_instances, batch_img_metas)
+
+    def forward(self,
+                x: GLIDDecoded,
+                batch_data_samples=None) -> Tuple[List[Tensor], List[Tensor]]:
+        """Per-block class and mask logits.
+
+        Args:
+            x (GLIDDecoded): ``feats`` (neck outputs) and ``query_states``
+                ``[L, B, M, C_q]`` from the model's decoder.
+            batch_data_samples: Unused (kept for mmdet's head interface).
+
+        Returns:
+            tuple[list[Tensor], list[Tensor]]: ``L`` class logits ``[B, M,
+            K + 1]`` and ``L`` mask logits ``[B, M, H/4, W/4]``, first block
+            first (the layout of :meth:`Mask2FormerHead.forward`).
+        """
+        if not isinstance(x, GLIDDecoded):
+            raise TypeError(
+                f'{type(self).__name__} takes GLIDDecoded(feats, '
+                f'query_states) from a GLID model (GLIDMaskFormer / '
+                f'GLIDEncoderDecoder), got {type(x).__name__}')
+        if self.mask_feat_level >= len(x.feats):
+            raise ValueError(f'mask_feat_level={self.mask_feat_level} but '
+                             f'the neck gives {len(x.feats)} levels')
+        if x.query_states.shape[-2] != self.num_queries:
+            raise ValueError(f'query_states have {x.query_states.shape[-2]} '
+                             f'queries, the head expects {self.num_queries}')
+        cls_logits, mask_logits = self.predictor(x.query_states,
+                                                 x.feats[self.mask_feat_level])
+        return list(cls_logits.unbind(0)), list(mask_logits.unbind(0))

@@ -1,0 +1,2 @@
+"""glid_mm losses (registered on import)."""
+__all__ = []

@@ -1,0 +1,4 @@
+"""glid_mm necks (registered on import)."""
+from .bifpn import BiFPN
+
+__all__ = ['BiFPN']

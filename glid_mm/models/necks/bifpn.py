@@ -1,0 +1,200 @@
+"""Bi-directional feature pyramid (BiFPN) over the encoder's 1/4..1/32 maps.
+
+GLID (Sec. 3.1, "Architecture") puts a Bi-FPN between the Swin encoder and
+the query decoder "for better modeling the interaction across different
+feature map scales". The fusion rule is EfficientDet's fast normalised
+fusion; unlike mmdet's EfficientDet project (wired to P3-P7), this neck keeps
+the encoder's own levels, including the 1/4-scale map that GLID's heads
+dot-product with (eq. 4, 6, 8).
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import (ConvModule, DepthwiseSeparableConvModule,
+                      build_activation_layer)
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from glid_mm.registry import MODELS
+
+
+class WeightedFusion(nn.Module):
+    """Fast normalised fusion ``sum_i relu(w_i) x_i / (sum_i relu(w_i) + eps)``.
+
+    EfficientDet (Tan et al., 2020), Sec. 3.3. One learnable scalar per input,
+    initialised to 1 (a plain average at step 0).
+
+    Args:
+        num_inputs (int): Number of maps fused at this node.
+        eps (float): Added to the weight sum. Defaults to 1e-4.
+    """
+
+    def __init__(self, num_inputs: int, eps: float = 1e-4) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_inputs))
+        self.eps = eps
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        w = F.relu(self.weight)
+        w = w / (w.sum() + self.eps)
+        return sum(wi * x for wi, x in zip(w, inputs))
+
+
+class BiFPNBlock(nn.Module):
+    """One top-down + bottom-up BiFPN pass over ``L`` same-width levels.
+
+    Node ``i`` of the top-down path fuses ``P_i`` with the upsampled
+    top-down map of level ``i + 1``; node ``i`` of the bottom-up path fuses
+    ``P_i``, the top-down map ``P_i^td`` (levels strictly between the ends)
+    and the downsampled output of level ``i - 1``. Each node is
+    ``act -> depthwise-separable 3x3 conv -> norm`` (EfficientDet order).
+
+    Args:
+        channels (int): Width of every level.
+        num_levels (int): Number of levels ``L``.
+        norm_cfg (dict): Norm after each separable conv.
+        act_cfg (dict): Activation applied to each fused sum.
+        eps (float): Fusion epsilon.
+    """
+
+    def __init__(self, channels: int, num_levels: int, norm_cfg: dict,
+                 act_cfg: dict, eps: float) -> None:
+        super().__init__()
+        self.num_levels = num_levels
+
+        def conv() -> nn.Module:
+            return DepthwiseSeparableConvModule(
+                channels,
+                channels,
+                3,
+                padding=1,
+                norm_cfg=norm_cfg,
+                act_cfg=None,
+                dw_norm_cfg=None,
+                dw_act_cfg=None)
+
+        # top-down nodes for levels L-2 .. 0, bottom-up nodes for 1 .. L-1
+        self.td_fuse = nn.ModuleList(
+            [WeightedFusion(2, eps) for _ in range(num_levels - 1)])
+        self.td_conv = nn.ModuleList(
+            [conv() for _ in range(num_levels - 1)])
+        self.bu_fuse = nn.ModuleList([
+            WeightedFusion(3 if i < num_levels - 1 else 2, eps)
+            for i in range(1, num_levels)
+        ])
+        self.bu_conv = nn.ModuleList(
+            [conv() for _ in range(num_levels - 1)])
+        self.act = build_activation_layer(act_cfg)
+
+    @staticmethod
+    def _resize(x: Tensor, size: Tuple[int, int], down: bool) -> Tensor:
+        if down:
+            # 3x3/2 max pool (EfficientDet); ceil matches Swin's padded merge
+            x = F.max_pool2d(x, 3, stride=2, padding=1)
+        if x.shape[-2:] != size:
+            x = F.interpolate(x, size=size, mode='nearest')
+        return x
+
+    def forward(self, feats: List[Tensor]) -> List[Tensor]:
+        L = self.num_levels
+        td = [None] * L
+        td[L - 1] = feats[L - 1]
+        for k, i in enumerate(range(L - 2, -1, -1)):
+            up = self._resize(td[i + 1], feats[i].shape[-2:], down=False)
+            fused = self.td_fuse[k]([feats[i], up])
+            td[i] = self.td_conv[k](self.act(fused))
+        outs = [td[0]]
+        for k, i in enumerate(range(1, L)):
+            down = self._resize(outs[-1], feats[i].shape[-2:], down=True)
+            inputs = [feats[i], td[i], down] if i < L - 1 else [feats[i], down]
+            outs.append(self.bu_conv[k](self.act(self.bu_fuse[k](inputs))))
+        return outs
+
+
+@MODELS.register_module()
+class BiFPN(BaseModule):
+    """BiFPN neck of GLID over the encoder's four stages (1/4 .. 1/32).
+
+    Paper: GLID Sec. 3.1 "Architecture" (a Bi-FPN between encoder and
+    decoder); fusion and node layout follow EfficientDet. Lateral 1x1 convs
+    (+ norm) bring every level to ``out_channels``; ``num_repeats`` BiFPN
+    blocks (top-down then bottom-up, fast normalised fusion) follow. All
+    levels are returned, so the finest output is the 1/4-scale map the GLID
+    heads dot-product with (eq. 4, 6, 8). The defaults (256 channels, 7
+    blocks) put the neck at 31 GFLOPs / 3.9 M parameters for Swin-B at
+    640x640, close to supp. Table 2 (33.8 GFLOPs / 5.0 M); see
+    ``tools/analysis_tools/glid_complexity.py``.
+
+    Args:
+        in_channels (Sequence[int]): Channels of the input levels, fine to
+            coarse, e.g. ``[128, 256, 512, 1024]`` for Swin-B.
+        out_channels (int): Width of every output level. Defaults to 256.
+        num_repeats (int): Number of stacked BiFPN blocks. Defaults to 7.
+        norm_cfg (dict): Norm of lateral and node convs. Defaults to
+            ``dict(type='BN', momentum=0.01, eps=1e-3)`` (EfficientDet); use
+            ``SyncBN`` in multi-GPU configs if wanted.
+        act_cfg (dict): Activation of each fused sum. Defaults to SiLU
+            (swish, as EfficientDet).
+        eps (float): Fast-fusion epsilon. Defaults to 1e-4.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+
+    Shapes:
+        inputs: ``L`` maps ``[B, in_channels[i], H_i, W_i]``, fine to coarse,
+        each at most half the size of the previous one (ceil).
+        outputs: tuple of ``L`` maps ``[B, out_channels, H_i, W_i]``.
+    """
+
+    def __init__(self,
+                 in_channels: Sequence[int],
+                 out_channels: int = 256,
+                 num_repeats: int = 7,
+                 norm_cfg: dict = dict(type='BN', momentum=0.01, eps=1e-3),
+                 act_cfg: dict = dict(type='SiLU'),
+                 eps: float = 1e-4,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        in_channels = list(in_channels)
+        if len(in_channels) < 2:
+            raise ValueError('BiFPN needs at least 2 input levels, got '
+                             f'in_channels={in_channels}')
+        if any(int(c) <= 0 for c in in_channels):
+            raise ValueError(f'in_channels must be positive, got {in_channels}')
+        if out_channels <= 0:
+            raise ValueError(
+                f'out_channels must be positive, got {out_channels}')
+        if num_repeats < 1:
+            raise ValueError(f'num_repeats must be >= 1, got {num_repeats}')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.num_levels = len(in_channels)
+        self.lateral_convs = nn.ModuleList([
+            ConvModule(c, out_channels, 1, norm_cfg=norm_cfg, act_cfg=None)
+            for c in in_channels
+        ])
+        self.blocks = nn.ModuleList([
+            BiFPNBlock(out_channels, self.num_levels, norm_cfg, act_cfg, eps)
+            for _ in range(num_repeats)
+        ])
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+        if len(inputs) != self.num_levels:
+            raise ValueError(f'BiFPN expects {self.num_levels} levels '
+                             f'(in_channels={self.in_channels}), got '
+                             f'{len(inputs)}')
+        for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
+            if x.dim() != 4 or x.shape[1] != c:
+                raise ValueError(f'BiFPN input level {i} must be [B, {c}, H, '
+                                 f'W], got {tuple(x.shape)}')
+        for i in range(1, self.num_levels):
+            prev, cur = inputs[i - 1].shape[-2:], inputs[i].shape[-2:]
+            if any(c > (p + 1) // 2 for p, c in zip(prev, cur)):
+                raise ValueError(
+                    'BiFPN levels must go fine to coarse with stride 2: '
+                    f'level {i - 1} is {tuple(prev)}, level {i} is '
+                    f'{tuple(cur)}')
+        feats = [conv(x) for conv, x in zip(self.lateral_convs, inputs)]
+        for block in self.blocks:
+            feats = block(feats)
+        return tuple(feats)

@@ -1,0 +1,4 @@
+"""glid_mm mmseg segmentors (registered on import)."""
+from .glid_encoder_decoder import GLIDEncoderDecoder
+
+__all__ = ['GLIDEncoderDecoder']

@@ -1,0 +1,80 @@
+"""GLID fine-tuned for semantic segmentation in mmseg."""
+from typing import List, Optional
+
+from mmseg.models.segmentors import EncoderDecoder
+from torch import Tensor
+
+from glid_mm.registry import MODELS
+from ..heads.glid_mask_predictor import GLIDDecoded, build_query_decoder
+
+
+@MODELS.register_module(scopes=('mmseg', ))
+class GLIDEncoderDecoder(EncoderDecoder):
+    """mmseg's EncoderDecoder with GLID's pre-trained query decoder.
+
+    GLID Sec. 3.2 / Sec. 4: Swin encoder -> BiFPN -> the pre-trained query
+    decoder with ``M`` queries ``[CLS] + e_i`` (eq. 3) -> a one-linear-layer
+    decode head (:class:`GLIDMaskSegHead`, eq. 4). Everything else (loss,
+    whole / slide inference, resizing, ``IoUMetric`` inputs) is mmseg's
+    :class:`EncoderDecoder`; only :meth:`extract_feat` adds the decoder, so
+    the decode head receives ``GLIDDecoded(feats, query_states)``; an
+    auxiliary head, if any, receives the neck's ``feats`` as usual.
+
+    The decoder is model-level (``decoder.*``) as in the pre-training model
+    :class:`GLID`, so ``load_from`` a GLID pre-training checkpoint loads
+    ``backbone``, ``neck`` and ``decoder``; only ``decode_head.predictor``
+    and the zero-initialised ``decoder.queries.query_embed`` start new.
+
+    Args:
+        backbone (dict): Encoder, e.g. mmpretrain's ``SwinTransformer`` with
+            ``out_indices=(0, 1, 2, 3)``.
+        decode_head (dict): :class:`GLIDMaskSegHead`.
+        neck (dict): :class:`BiFPN`.
+        decoder (dict): :class:`GLIDDecoder` (``num_queries`` from the head).
+        auxiliary_head, train_cfg, test_cfg, data_preprocessor, init_cfg:
+            as :class:`mmseg.models.EncoderDecoder`.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 decode_head: dict,
+                 neck: dict,
+                 decoder: dict,
+                 auxiliary_head: Optional[dict] = None,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            backbone=backbone,
+            decode_head=decode_head,
+            neck=neck,
+            auxiliary_head=auxiliary_head,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        if not hasattr(self.decode_head, 'num_queries'):
+            raise TypeError('decode_head must be a GLID query head with '
+                            f'num_queries, got {type(self.decode_head)}')
+        self.decoder = build_query_decoder(decoder,
+                                           self.decode_head.num_queries)
+
+    def extract_feat(self, inputs: Tensor) -> GLIDDecoded:
+        """Encoder, BiFPN and query decoder.
+
+        Args:
+            inputs (Tensor): ``[B, 3, H, W]``.
+
+        Returns:
+            GLIDDecoded: ``feats`` (neck outputs, fine to coarse) and
+            ``query_states`` ``[L, B, M, C]`` of every decoder block.
+        """
+        feats = tuple(self.neck(self.backbone(inputs)))
+        out = self.decoder(feats)
+        return GLIDDecoded(feats, out['query_states'])
+
+    def _auxiliary_head_forward_train(self, inputs: GLIDDecoded,
+                                      data_samples: List) -> dict:
+        return super()._auxiliary_head_forward_train(inputs.feats,
+                                                     data_samples)
