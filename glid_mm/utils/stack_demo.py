@@ -42,6 +42,16 @@ def last_metrics(records: List[dict]) -> Dict[str, float]:
     return {k: v for k, v in evals[-1].items() if k not in _NOT_METRICS}
 
 
+def write_results(work_dir: str, table: str, results) -> None:
+    """Write ``results.md`` (the table) and ``results.json``; print it."""
+    os.makedirs(work_dir, exist_ok=True)
+    with open(osp.join(work_dir, 'results.md'), 'w') as f:
+        f.write(table + '\n')
+    with open(osp.join(work_dir, 'results.json'), 'w') as f:
+        json.dump(results, f, indent=2)
+    print(table)
+
+
 def run_config(config: str, work_dir: str, root: str,
                extra: Optional[List[str]] = None) -> dict:
     cmd = [sys.executable, osp.join(root, 'tools', 'train.py'), config,
@@ -72,7 +82,6 @@ def run_stack_demo(root: str, work_dir: str) -> List[dict]:
         print(f'[demo]   {res["iters"]} iters in {res["seconds"]} s, '
               f'metrics {res["metrics"]}', flush=True)
         results.append(res)
-    os.makedirs(work_dir, exist_ok=True)
     lines = ['| config | iters | last loss | metrics | seconds |',
              '|---|---|---|---|---|']
     for r in results:
@@ -80,10 +89,5 @@ def run_stack_demo(root: str, work_dir: str) -> List[dict]:
                             if isinstance(v, (int, float)))
         lines.append(f'| {r["config"]} | {r["iters"]} | {r["loss"]:.4g} | '
                      f'{metrics} | {r["seconds"]} |')
-    table = '\n'.join(lines)
-    with open(osp.join(work_dir, 'results.md'), 'w') as f:
-        f.write(table + '\n')
-    with open(osp.join(work_dir, 'results.json'), 'w') as f:
-        json.dump(results, f, indent=2)
-    print(table)
+    write_results(work_dir, '\n'.join(lines), results)
     return results
