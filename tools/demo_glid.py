@@ -5,7 +5,10 @@ from the pre-trained and from a random initialisation, evaluate (mIoU),
 and write results.{md,json}, loss_curves.png and reconstruction.png.
 
     python tools/demo_glid.py [--work-dir work_dirs/glid_demo]
-        [--pretrain-iters 300] [--finetune-iters 800]
+        [--pretrain-iters 300] [--finetune-iters 800] [--table4]
+
+--table4 fine-tunes from the four initialisations of GLID Table 4 (random,
+backbone, backbone + BiFPN, all pre-trained weights), same seed and budget.
 """
 import argparse
 import os.path as osp
@@ -19,10 +22,14 @@ if __name__ == '__main__':
     parser.add_argument('--work-dir', default='work_dirs/glid_demo')
     parser.add_argument('--pretrain-iters', type=int, default=300)
     parser.add_argument('--finetune-iters', type=int, default=800)
+    parser.add_argument(
+        '--table4',
+        action='store_true',
+        help='fine-tune from the four initialisations of GLID Table 4')
     args = parser.parse_args()
     for name in ('pretrain_iters', 'finetune_iters'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
     run_glid_demo(
         osp.dirname(osp.dirname(osp.abspath(__file__))), args.work_dir,
-        args.pretrain_iters, args.finetune_iters)
+        args.pretrain_iters, args.finetune_iters, args.table4)

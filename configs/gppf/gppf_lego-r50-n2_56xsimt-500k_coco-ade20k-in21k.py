@@ -73,11 +73,15 @@ param_scheduler = [
         begin=50000,
         end=500000)
 ]
-# App. D.1: tau 5.0 -> 0.01 linearly by 45w iterations, then held
 custom_hooks = [
+    # App. D.1: tau 5.0 -> 0.01 linearly by 45w iterations, then held
     dict(
         type='GumbelTemperatureHook', start=5.0, end=0.01,
-        decay_iters=450000)
+        decay_iters=450000),
+    # Sec. 3.2 / App. B: selection probabilities p_l^t (Fig. 11 plots them
+    # every 1w iterations) -> vis_data/scalars.json; plot them with
+    # tools/analysis/gppf_plot_selection.py
+    dict(type='GPPFSelectionLoggerHook', interval=1000)
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),

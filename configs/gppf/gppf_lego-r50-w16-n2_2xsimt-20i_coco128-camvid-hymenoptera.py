@@ -66,9 +66,13 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=2, end=20)
 ]
-# App. D.1: tau 5.0 -> 0.01 linearly over 90 % of training (45w of 50w)
 custom_hooks = [
-    dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=18)
+    # App. D.1: tau 5.0 -> 0.01 linearly over 90 % of training (45w of 50w)
+    dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=18),
+    # Sec. 3.2 / App. B: every task's selection probabilities p_l^t after
+    # each iteration -> vis_data/scalars.json; plot them with
+    # tools/analysis/gppf_plot_selection.py
+    dict(type='GPPFSelectionLoggerHook', interval=1)
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1, log_metric_by_epoch=False),

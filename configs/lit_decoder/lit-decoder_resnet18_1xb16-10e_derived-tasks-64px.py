@@ -6,8 +6,9 @@
 #                                                       present, COCO128)
 #   coco_persons     '3'                               (non-crowd persons)
 #   camvid_classes   'sky, building, road, car'        (CamVid classes present)
-# Frozen encoder (LiT decoder, Sec. 4): a ResNet-18 whose 3x3 stage-4 map
-# (96 px input) is flattened to 9 image tokens. Give it pretrained weights with
+# Frozen encoder (LiT decoder, Sec. 4): the first three stages of a ResNet-18
+# whose 4x4 stage-3 map (64 px input) is flattened to 16 image tokens. Give
+# it pretrained weights with
 #   --cfg-options model.backbone.init_cfg.type=Pretrained \
 #                 model.backbone.init_cfg.checkpoint=<resnet18 checkpoint>
 # (without them the frozen encoder is random and the decoder mostly learns
@@ -20,7 +21,7 @@ custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 default_scope = 'mmpretrain'
 
 data_root = '{{$GLID_MM_DATA:../shared/data}}/'
-img_size = 96
+img_size = 64
 
 model = dict(
     type='LiTDecoder',
@@ -29,9 +30,15 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         to_rgb=True),
-    backbone=dict(type='ResNet', depth=18, out_indices=(3, )),
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
+        out_indices=(2, )),
     decoder=dict(
-        type='LiTTextDecoder', memory_dims=512, arch='tiny', drop_rate=0.1),
+        type='LiTTextDecoder', memory_dims=256, arch='tiny', drop_rate=0.1),
     tokenizer=dict(type='LiTBPETokenizer', vocab_size=384),
     encoder_mode='frozen',
     conditioning='task',
@@ -40,9 +47,12 @@ model = dict(
     decode_cfg=dict(default=dict(strategy='greedy')))
 
 # Sec. 4.2: inception crop (min area 50%); flip only for classification
-crop = dict(type='RandomResizedCrop', scale=img_size,
-            crop_ratio_range=(0.5, 1.0))
-train_pipeline = [dict(type='LoadImageFromFile'), crop, dict(type='PackInputs')]
+crop = dict(
+    type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.5, 1.0))
+train_pipeline = [
+    dict(type='LoadImageFromFile'), crop,
+    dict(type='PackInputs')
+]
 train_flip_pipeline = [
     dict(type='LoadImageFromFile'), crop,
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
@@ -130,10 +140,15 @@ optim_wrapper = dict(
         }))
 # warm-up then cosine (the paper does not give its schedule)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=10,
-         eta_min=1e-5)
+    dict(
+        type='LinearLR',
+        start_factor=0.01,
+        by_epoch=True,
+        begin=0,
+        end=1,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR', by_epoch=True, begin=1, end=10, eta_min=1e-5)
 ]
 train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=5)
 val_cfg = dict()

@@ -79,7 +79,8 @@ class LiTCocoTextDataset(BaseDataset):
         person = [i for i, n in names.items() if n == 'person']
         cats, persons = {}, Counter()
         for ann in coco['annotations']:
-            cats.setdefault(ann['image_id'], set()).add(names[ann['category_id']])
+            cats.setdefault(ann['image_id'],
+                            set()).add(names[ann['category_id']])
             if ann['category_id'] in person and not ann.get('iscrowd', 0):
                 persons[ann['image_id']] += 1
         images = sorted(coco['images'], key=lambda im: im['id'])

@@ -162,8 +162,8 @@ class LiTMultiTaskDataset(Dataset):
             if key in sample:
                 delattr(sample, key)
         sample.set_field(task, 'task', field_type='metainfo')
-        sample.set_field(self.categories[task], 'task_category',
-                         field_type='metainfo')
+        sample.set_field(
+            self.categories[task], 'task_category', field_type='metainfo')
         sample.set_field(question, 'question', field_type='metainfo')
         sample.set_field(target, 'gt_text', field_type='metainfo')
         sample.set_field(refs, 'gt_texts', field_type='metainfo')

@@ -29,8 +29,7 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from mmengine.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
-STRATEGIES = ('concat_images', 'equal', 'concat_pairs',
-              'concat_unique_images')
+STRATEGIES = ('concat_images', 'equal', 'concat_pairs', 'concat_unique_images')
 
 
 @DATA_SAMPLERS.register_module()
@@ -97,15 +96,16 @@ class LiTTaskMixSampler(Sampler):
         if self.strategy == 'equal':
             weights = [1.] * len(tasks)
         elif self.strategy == 'concat_pairs':
-            weights = [float(sum(len(g) for g in self.images[t]))
-                       for t in tasks]
+            weights = [
+                float(sum(len(g) for g in self.images[t])) for t in tasks
+            ]
         else:
             weights = [self.unique_share[t] for t in tasks]
         total = sum(weights)
         exact = [self.epoch_size * w / total for w in weights]
         counts = [int(math.floor(e)) for e in exact]
-        order = sorted(range(len(tasks)),
-                       key=lambda i: (counts[i] - exact[i], i))
+        order = sorted(
+            range(len(tasks)), key=lambda i: (counts[i] - exact[i], i))
         for i in order[:self.epoch_size - sum(counts)]:
             counts[i] += 1
         return dict(zip(tasks, counts))
@@ -121,12 +121,14 @@ class LiTTaskMixSampler(Sampler):
             need = self.task_counts[task]
             drawn: List[List[int]] = []
             while len(drawn) < need:
-                order = (torch.randperm(len(units), generator=g).tolist()
-                         if self.shuffle else range(len(units)))
+                order = (
+                    torch.randperm(len(units), generator=g).tolist()
+                    if self.shuffle else range(len(units)))
                 drawn += [units[j] for j in order][:need - len(drawn)]
             for unit in drawn:
-                pick = (int(torch.randint(len(unit), (1, ), generator=g))
-                        if self.shuffle and len(unit) > 1 else 0)
+                pick = (
+                    int(torch.randint(len(unit), (1, ), generator=g))
+                    if self.shuffle and len(unit) > 1 else 0)
                 indices.append(unit[pick])
         if self.shuffle:
             perm = torch.randperm(len(indices), generator=g).tolist()

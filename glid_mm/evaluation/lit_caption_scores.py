@@ -8,7 +8,8 @@ are pure-Python re-implementations of the two scores the paper reports
 
 * BLEU-4: corpus-level clipped n-gram precisions (n = 1..4), geometric mean,
   brevity penalty against the *closest* reference length, with the same
-  ``1e-9`` / ``1e-15`` smoothing of zero counts.
+  ``1e-9`` / ``1e-15`` smoothing of zero counts (except that an order
+  with no n-grams at all counts as precision ~0, not ~1e6).
 * CIDEr-D: per image, TF-IDF n-gram vectors (IDF from the references of the
   whole evaluated set), clipped cosine similarity per n averaged over
   n = 1..4 and over references, times a Gaussian length penalty
@@ -33,11 +34,11 @@ def normalize(text: str) -> List[str]:
 
 
 def ngrams(words: Sequence[str], n: int) -> Counter:
-    return Counter(
-        tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
 
 
-def bleu(hyps: Sequence[str], refs: Sequence[Sequence[str]],
+def bleu(hyps: Sequence[str],
+         refs: Sequence[Sequence[str]],
          max_n: int = 4) -> List[float]:
     """Corpus BLEU-1..``max_n`` (pycocoevalcap's ``closest`` option).
 
@@ -63,17 +64,20 @@ def bleu(hyps: Sequence[str], refs: Sequence[Sequence[str]],
             correct[n - 1] += sum(min(c, max_ref[g]) for g, c in hc.items())
             guess[n - 1] += max(len(h) - n + 1, 0)
     tiny, small = 1e-9, 1e-15
-    bp = 1. if hyp_len >= ref_len else math.exp(
-        1 - ref_len / (hyp_len + small))
+    bp = 1. if hyp_len >= ref_len else math.exp(1 - ref_len /
+                                                (hyp_len + small))
     scores, log_sum = [], 0.
     for n in range(max_n):
-        log_sum += math.log((correct[n] + tiny) / (guess[n] + small))
+        # no n-grams at all: precision ~0 (pycocoevalcap would divide
+        # 1e-9 by 1e-15 and report a huge score)
+        prec = (correct[n] + tiny) / (guess[n] + small) if guess[n] else tiny
+        log_sum += math.log(prec)
         scores.append(bp * math.exp(log_sum / (n + 1)))
     return scores
 
 
-def _tfidf(counts: Dict[int, Counter], df: Counter, log_n: float
-           ) -> Tuple[List[Dict[tuple, float]], List[float]]:
+def _tfidf(counts: Dict[int, Counter], df: Counter,
+           log_n: float) -> Tuple[List[Dict[tuple, float]], List[float]]:
     vecs, norms = [], []
     for n in range(1, 5):
         vec = {
@@ -85,12 +89,15 @@ def _tfidf(counts: Dict[int, Counter], df: Counter, log_n: float
     return vecs, norms
 
 
-def cider_d(hyps: Sequence[str], refs: Sequence[Sequence[str]],
+def cider_d(hyps: Sequence[str],
+            refs: Sequence[Sequence[str]],
             sigma: float = 6.) -> Tuple[float, List[float]]:
     """CIDEr-D: ``(corpus score, per-image scores)``."""
     _check(hyps, refs)
-    ref_counts = [[{n: ngrams(normalize(r), n)
-                    for n in range(1, 5)} for r in rs] for rs in refs]
+    ref_counts = [[{
+        n: ngrams(normalize(r), n)
+        for n in range(1, 5)
+    } for r in rs] for rs in refs]
     df = Counter()
     for rcs in ref_counts:
         df.update({g for rc in rcs for n in rc for g in rc[n]})
@@ -105,8 +112,9 @@ def cider_d(hyps: Sequence[str], refs: Sequence[Sequence[str]],
             delta = len(h) - len(normalize(r))
             sims = []
             for n in range(4):
-                val = sum(min(v, rv[n][g]) * rv[n][g]
-                          for g, v in hv[n].items() if g in rv[n])
+                val = sum(
+                    min(v, rv[n][g]) * rv[n][g] for g, v in hv[n].items()
+                    if g in rv[n])
                 if hn[n] != 0 and rn[n] != 0:
                     val /= hn[n] * rn[n]
                 sims.append(val * math.exp(-delta**2 / (2 * sigma**2)))

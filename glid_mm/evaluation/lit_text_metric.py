@@ -52,8 +52,9 @@ class LiTTextMetric(BaseMetric):
         for sample in data_samples:
             for key in ('task', 'pred_text', 'gt_texts'):
                 if key not in sample:
-                    raise KeyError(f'LiTTextMetric needs {key!r} in the data '
-                                   'samples (LiTMultiTaskDataset + LiTDecoder)')
+                    raise KeyError(
+                        f'LiTTextMetric needs {key!r} in the data '
+                        'samples (LiTMultiTaskDataset + LiTDecoder)')
             self.results.append(
                 dict(
                     task=sample['task'],

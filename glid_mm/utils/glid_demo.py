@@ -150,8 +150,18 @@ def reconstruction_picture(root: str, config: str, checkpoint: str, out: str,
     plt.close(fig)
 
 
+# GLID Table 4: which pre-trained parts initialise the fine-tuning model
+# (converter mode, or None for a random initialisation)
+TABLE4_INITS = [('random init', None), ('backbone', 'backbone'),
+                ('backbone + BiFPN', 'backbone+neck'),
+                ('pre-trained init', 'all')]
+
+
 def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 300,
-                  finetune_iters: int = 800) -> dict:
+                  finetune_iters: int = 800, table4: bool = False) -> dict:
+    """Run the demo; with ``table4`` fine-tune from the four
+    initialisations of GLID Table 4 (random, backbone, backbone + BiFPN,
+    all pre-trained weights) instead of two (all, random)."""
     work_dir = osp.abspath(work_dir)
     os.makedirs(work_dir, exist_ok=True)
     pre_dir = osp.join(work_dir, 'pretrain')
@@ -166,11 +176,19 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 300,
 
     print('[glid-demo] 2/4 converting the pre-training checkpoint ...',
           flush=True)
-    init_ckpt = osp.join(work_dir, 'glid_nano_finetune_init.pth')
-    _run([
-        sys.executable, 'tools/model_converters/glid_pretrain_to_finetune.py',
-        pre_ckpt, init_ckpt, '--config', FINETUNE_CFG
-    ], root, osp.join(work_dir, 'convert.log'))
+    inits = TABLE4_INITS if table4 else [TABLE4_INITS[-1], TABLE4_INITS[0]]
+    init_ckpts = {}
+    for name, mode in inits:
+        if mode is None:
+            continue
+        suffix = '' if mode == 'all' else '_' + mode.replace('+', '_')
+        init_ckpts[name] = osp.join(
+            work_dir, f'glid_nano_finetune_init{suffix}.pth')
+        _run([
+            sys.executable,
+            'tools/model_converters/glid_pretrain_to_finetune.py', pre_ckpt,
+            init_ckpts[name], '--config', FINETUNE_CFG, '--mode', mode
+        ], root, osp.join(work_dir, f'convert{suffix}.log'))
 
     ft_options = [
         f'train_cfg.max_iters={finetune_iters}',
@@ -180,11 +198,12 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 300,
         f'default_hooks.logger.interval={min(10, finetune_iters)}'
     ]
     runs = {}
-    for name, extra in [('pre-trained init', [f'load_from={init_ckpt}']),
-                        ('random init', [])]:
+    for name, mode in inits:
+        extra = [] if mode is None else [f'load_from={init_ckpts[name]}']
         print(f'[glid-demo] 3/4 fine-tuning on CamVid ({name}, '
               f'{finetune_iters} iterations) ...', flush=True)
-        tag = 'finetune_' + name.split()[0].replace('-', '')
+        tag = 'finetune_' + ('random' if mode is None else mode.replace(
+            '+', '_'))
         runs[name] = _train(root, FINETUNE_CFG, osp.join(work_dir, tag),
                             ft_options + extra)
 

@@ -3,6 +3,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmdet.models.layers import SinePositionalEncoding
 from mmengine.model import BaseModule, ModuleList
 from torch import Tensor
@@ -166,12 +167,14 @@ class GLIDDecoder(BaseModule):
         pos = self.positional_encoding(mask)  # [1, C, h, w]
         return pos.flatten(2).transpose(1, 2)[0]
 
-    def _memory(self, feats: Sequence[Tensor]):
+    def _memory(self,
+                feats: Sequence[Tensor],
+                padding_mask: Optional[Tensor] = None):
         if len(feats) <= max(self.feat_levels):
             raise ValueError(f'GLIDDecoder.feat_levels={self.feat_levels} '
                              f'needs at least {max(self.feat_levels) + 1} '
                              f'feature levels, got {len(feats)}')
-        memory, pos, shapes = [], [], []
+        memory, pos, shapes, key_masks = [], [], [], []
         for i, level in enumerate(self.feat_levels):
             x = feats[level]
             if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -179,20 +182,32 @@ class GLIDDecoder(BaseModule):
                                  f'{self.in_channels}, H, W] (in_channels), '
                                  f'got {tuple(x.shape)}')
             B, _, H, W = x.shape
-            mask = x.new_zeros((B, H, W), dtype=torch.bool)
+            if padding_mask is None:
+                mask = x.new_zeros((B, H, W), dtype=torch.bool)
+            else:
+                # DETR's rule: nearest resize of the image-size mask
+                mask = F.interpolate(
+                    padding_mask[:, None].float(), size=(H, W)).bool()[:, 0]
+                # a level where an image is padding only (tiny image in a
+                # large batch shape) would leave its queries no key at all
+                mask = mask & ~mask.flatten(1).all(1)[:, None, None]
+                key_masks.append(mask.flatten(1))
             pos.append(self.positional_encoding(mask).flatten(2).transpose(
                 1, 2))
             x = self.input_proj[i](x).flatten(2).transpose(1, 2)
             memory.append(x + self.level_embed.weight[i][None, None])
             shapes.append((H, W))
-        return memory, pos, shapes
+        if padding_mask is None:
+            key_masks = [None] * len(memory)
+        return memory, pos, shapes, key_masks
 
     def forward(self,
                 feats: Sequence[Tensor],
                 queries: Optional[Tensor] = None,
                 return_attn: bool = False,
-                cross_attn_mask_fn: Optional[CrossAttnMaskFn] = None
-                ) -> Dict[str, List]:
+                cross_attn_mask_fn: Optional[CrossAttnMaskFn] = None,
+                self_attn_mask: Optional[Tensor] = None,
+                padding_mask: Optional[Tensor] = None) -> Dict[str, List]:
         """Decode ``queries`` against the multi-scale ``feats``.
 
         Args:
@@ -205,13 +220,22 @@ class GLIDDecoder(BaseModule):
                 (H, W))`` returning a bool mask (True = blocked) of shape
                 ``[B * num_heads, Q, H * W]`` for Mask2Former-style masked
                 attention, or None. Rows blocked everywhere are unblocked.
+            self_attn_mask (Tensor, optional): ``[Q, Q]`` bool, True = query
+                ``i`` may not attend to query ``j`` (e.g. H-DETR's separation
+                of the one-to-one and one-to-many groups).
+            padding_mask (Tensor, optional): ``[B, H_in, W_in]`` bool, True
+                on the batch padding of each image (DETR's image mask). It is
+                resized to every level (nearest) and used as the keys'
+                padding mask; the sine positions are then normalised over
+                each image's valid area, as in DETR. None (default): no
+                padding is masked (GLID pre-training, the mask heads).
 
         Returns:
             dict: ``query_states`` ``[L, B, Q, C]`` (every block's output, for
             deep supervision), ``attn_levels`` (level index per block) and,
             with ``return_attn``, ``attn_maps``.
         """
-        memory, pos, shapes = self._memory(feats)
+        memory, pos, shapes, key_masks = self._memory(feats, padding_mask)
         B = memory[0].shape[0]
         if queries is None:
             queries = self.queries.finetune_queries(B)
@@ -219,6 +243,11 @@ class GLIDDecoder(BaseModule):
                 or queries.shape[-1] != self.embed_dims):
             raise ValueError(f'queries must be [{B}, Q, {self.embed_dims}], '
                              f'got {tuple(queries.shape)}')
+        Q = queries.shape[1]
+        if self_attn_mask is not None and tuple(
+                self_attn_mask.shape) != (Q, Q):
+            raise ValueError(f'self_attn_mask must be [{Q}, {Q}] (queries), '
+                             f'got {tuple(self_attn_mask.shape)}')
         states, attn_maps, levels = [], [], []
         x = queries
         for i, layer in enumerate(self.layers):
@@ -234,7 +263,9 @@ class GLIDDecoder(BaseModule):
                 key=memory[k],
                 value=memory[k],
                 key_pos=pos[k],
+                self_attn_mask=self_attn_mask,
                 cross_attn_mask=attn_mask,
+                key_padding_mask=key_masks[k],
                 return_attn=return_attn)
             if return_attn:
                 x, weights = out

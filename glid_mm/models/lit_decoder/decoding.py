@@ -11,7 +11,8 @@
 
 All functions take a ``decoder`` with the call signature of
 :class:`~glid_mm.models.lit_decoder.LiTTextDecoder` (``decoder(tokens,
-memory, memory_mask, positions, key_padding_mask, cache) -> logits``) and
+memory, memory_mask, positions, key_padding_mask, cache, last_only) ->
+logits``) and
 ``init_cache()``; prompts are lists of token ids that start with ``<bos>``.
 Returned sequences exclude the prompt and the final ``<eos>``.
 """
@@ -25,9 +26,9 @@ from .text_decoder import reorder_cache
 Prompts = Sequence[Sequence[int]]
 
 
-def left_pad(prompts: Prompts, pad_id: int, device
-             ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                        torch.Tensor]:
+def left_pad(
+        prompts: Prompts, pad_id: int, device
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Left-pad prompts so that every sample's next token is at column -1.
 
     Returns ``tokens: [B, P]``, ``pad_mask: [B, P]`` (True = padding),
@@ -39,7 +40,9 @@ def left_pad(prompts: Prompts, pad_id: int, device
                          '<bos>')
     lengths = torch.tensor([len(p) for p in prompts], device=device)
     P = int(lengths.max())
-    tokens = torch.full((len(prompts), P), pad_id, dtype=torch.long,
+    tokens = torch.full((len(prompts), P),
+                        pad_id,
+                        dtype=torch.long,
                         device=device)
     for i, p in enumerate(prompts):
         tokens[i, P - len(p):] = torch.as_tensor(list(p), device=device)
@@ -104,8 +107,8 @@ def sample_decode(decoder,
                   top_p: float = 1.,
                   use_cache: bool = True,
                   memory_mask: Optional[torch.Tensor] = None,
-                  generator: Optional[torch.Generator] = None
-                  ) -> List[List[int]]:
+                  generator: Optional[torch.Generator] = None,
+                  allowed: Optional[torch.Tensor] = None) -> List[List[int]]:
     """Greedy / temperature / top-k / nucleus decoding.
 
     Args:
@@ -115,42 +118,58 @@ def sample_decode(decoder,
         use_cache: Feed one token per step with the key/value cache; without
             it the whole sequence is re-run every step (for the benchmark and
             the equality test).
+        allowed: Optional ``[V]`` bool mask of tokens that may be generated
+            (e.g. no padding, prompt tokens or unused vocabulary ids).
     """
     check_sampling_args(temperature, top_k, top_p)
     tokens, pad, pos, lengths = left_pad(prompts, pad_id, memory.device)
     B, P = tokens.shape
     max_new = _check_budget(max_length, P)
     cache = decoder.init_cache() if use_cache else None
-    logits = decoder(tokens, memory, memory_mask, pos, pad, cache)[:, -1]
-    out = torch.full((B, max_new), pad_id, dtype=torch.long,
+    logits = decoder(
+        tokens, memory, memory_mask, pos, pad, cache, last_only=True)[:, -1]
+    out = torch.full((B, max_new),
+                     eos_id,
+                     dtype=torch.long,
                      device=memory.device)
     finished = torch.zeros(B, dtype=torch.bool, device=memory.device)
     for t in range(max_new):
-        nxt = pick_tokens(logits, temperature, top_k, top_p, generator)
+        nxt = pick_tokens(
+            _restrict(logits, allowed), temperature, top_k, top_p, generator)
         nxt = nxt.masked_fill(finished, pad_id)
-        out[:, t] = nxt
+        out[:, t] = nxt.masked_fill(finished, eos_id)
         finished |= nxt == eos_id
         if bool(finished.all()) or t == max_new - 1:
             break
         new_pos = (lengths + t)[:, None]
         pad = torch.cat([pad, pad.new_zeros(B, 1)], dim=1)
         if use_cache:
-            logits = decoder(nxt[:, None], memory, memory_mask, new_pos, pad,
-                             cache)[:, -1]
+            logits = decoder(
+                nxt[:, None],
+                memory,
+                memory_mask,
+                new_pos,
+                pad,
+                cache,
+                last_only=True)[:, -1]
         else:
             tokens = torch.cat([tokens, nxt[:, None]], dim=1)
             pos = torch.cat([pos, new_pos], dim=1)
-            logits = decoder(tokens, memory, memory_mask, pos, pad)[:, -1]
-    return [_strip(row, eos_id, pad_id) for row in out.tolist()]
+            logits = decoder(
+                tokens, memory, memory_mask, pos, pad, last_only=True)[:, -1]
+    return [_strip(row, eos_id) for row in out.tolist()]
 
 
-def _strip(row: List[int], eos_id: int, pad_id: int) -> List[int]:
-    out = []
-    for tok in row:
-        if tok == eos_id or tok == pad_id:
-            break
-        out.append(tok)
-    return out
+def _restrict(logits: torch.Tensor,
+              allowed: Optional[torch.Tensor]) -> torch.Tensor:
+    if allowed is None:
+        return logits
+    return logits.masked_fill(~allowed.to(logits.device), float('-inf'))
+
+
+def _strip(row: List[int], eos_id: int) -> List[int]:
+    """Tokens before the first ``<eos>`` (later slots are padding)."""
+    return row[:row.index(eos_id)] if eos_id in row else row
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -167,8 +186,8 @@ def beam_search(decoder,
                 max_length: int,
                 num_beams: int = 4,
                 alpha: float = 0.1,
-                memory_mask: Optional[torch.Tensor] = None
-                ) -> List[List[int]]:
+                memory_mask: Optional[torch.Tensor] = None,
+                allowed: Optional[torch.Tensor] = None) -> List[List[int]]:
     """Batched beam search with a key/value cache (Sec. 5.8).
 
     All ``B x num_beams`` hypotheses run as one batch. At each step the best
@@ -176,9 +195,13 @@ def beam_search(decoder,
     log-probability; an ``<eos>`` among the first ``num_beams`` of them ends
     a hypothesis, scored ``logp / lp(len)`` (len counts ``<eos>``), and the
     best ``num_beams`` other extensions stay alive (as in fairseq). A sample
-    is done when it holds ``num_beams`` finished hypotheses; at
+    is done when it holds ``num_beams`` finished hypotheses and no live beam
+    can still beat the ``num_beams``-th of them (bound: its log-prob over
+    ``lp`` of the longest possible length, as in HF's beam scorer); at
     ``max_length`` live beams are finished as they are. With
-    ``num_beams=1`` this is exactly greedy decoding for any ``alpha``.
+    ``num_beams=1`` and ``alpha=0`` this is exactly greedy decoding; with
+    ``alpha > 0`` a single beam may continue past greedy's ``<eos>`` when a
+    longer answer could still win after length normalisation.
     """
     if not isinstance(num_beams, int) or num_beams < 1:
         raise ValueError(f'num_beams must be an int >= 1, got {num_beams!r}')
@@ -194,19 +217,21 @@ def beam_search(decoder,
     memory_mask = None if memory_mask is None else rep(memory_mask)
     tokens, pad, pos, lengths = rep(tokens), rep(pad), rep(pos), rep(lengths)
     cache = decoder.init_cache()
-    logits = decoder(tokens, memory, memory_mask, pos, pad, cache)[:, -1]
+    logits = decoder(
+        tokens, memory, memory_mask, pos, pad, cache, last_only=True)[:, -1]
     V = logits.shape[-1]
-    if V < 2 * K:
-        raise ValueError(f'num_beams={K} needs a vocabulary of at least '
-                         f'{2 * K} tokens, got {V}')
     scores = torch.zeros(B, K, device=device)
     scores[:, 1:] = float('-inf')  # all beams start identical: keep one
     hist = torch.zeros(B, K, 0, dtype=torch.long, device=device)
     finals: List[List[Tuple[float, List[int]]]] = [[] for _ in range(B)]
+    max_lp = length_penalty(max_new, alpha)
     done = [False] * B
     for t in range(max_new):
-        logp = F.log_softmax(logits.float(), dim=-1).view(B, K, V)
+        logp = F.log_softmax(
+            _restrict(logits.float(), allowed), dim=-1).view(B, K, V)
         cand = (scores[:, :, None] + logp).view(B, K * V)
+        # dead beams (score -inf) may hold NaN rows; never pick them
+        cand = cand.nan_to_num(nan=float('-inf'))
         top_v, top_i = cand.topk(2 * K, dim=1)
         top_v, top_b, top_t = (top_v.tolist(), (top_i // V).tolist(),
                                (top_i % V).tolist())
@@ -232,13 +257,20 @@ def beam_search(decoder,
                     new_score[b][alive] = s
                     alive += 1
             if len(finals[b]) >= K:
-                done[b] = True
+                # stop once no live beam can still beat the K-th finished
+                # one: its log-prob only falls, and lp() is largest at the
+                # longest possible length, so best / lp(max_new) bounds it
+                kth = sorted((f[0] for f in finals[b]), reverse=True)[K - 1]
+                bound = max(new_score[b]) / max_lp
+                done[b] = bound <= kth
         beam_idx = torch.tensor(new_beam, device=device)
         nxt = torch.tensor(new_tok, device=device)
         scores = torch.tensor(new_score, device=device)
-        hist = torch.cat(
-            [hist.gather(1, beam_idx[:, :, None].expand(-1, -1, t)),
-             nxt[:, :, None]], dim=2)
+        hist = torch.cat([
+            hist.gather(1, beam_idx[:, :, None].expand(-1, -1, t)), nxt[:, :,
+                                                                        None]
+        ],
+                         dim=2)
         if all(done):
             break
         if t == max_new - 1:  # out of room: finish live beams as they are
@@ -252,9 +284,15 @@ def beam_search(decoder,
                 beam_idx).view(-1)
         reorder_cache(cache, flat)
         pad = torch.cat([pad.index_select(0, flat),
-                         pad.new_zeros(B * K, 1)], dim=1)
-        logits = decoder(nxt.view(-1, 1), memory, memory_mask,
-                         (lengths + t)[:, None], pad, cache)[:, -1]
+                         pad.new_zeros(B * K, 1)],
+                        dim=1)
+        logits = decoder(
+            nxt.view(-1, 1),
+            memory,
+            memory_mask, (lengths + t)[:, None],
+            pad,
+            cache,
+            last_only=True)[:, -1]
     return [max(f, key=lambda sh: sh[0])[1] if f else [] for f in finals]
 
 
@@ -289,7 +327,9 @@ def score_classes(decoder,
         K = len(chunk)
         seqs = [list(p) + list(c) for p in prompts for c in chunk]
         L = max(len(s) for s in seqs) - 1
-        inp = torch.full((B * K, L), pad_id, dtype=torch.long,
+        inp = torch.full((B * K, L),
+                         pad_id,
+                         dtype=torch.long,
                          device=memory.device)
         tgt = torch.full_like(inp, -1)
         for i, s in enumerate(seqs):
@@ -301,7 +341,6 @@ def score_classes(decoder,
             memory_mask.repeat_interleave(K, dim=0)
         logp = F.log_softmax(decoder(inp, mem, mmask).float(), dim=-1)
         ll = logp.gather(-1, tgt.clamp(min=0)[..., None])[..., 0]
-        ll = (ll * (tgt >= 0)).sum(-1)
+        ll = torch.where(tgt >= 0, ll, torch.zeros_like(ll)).sum(-1)
         out.append(ll.view(B, K))
     return torch.cat(out, dim=1)
-

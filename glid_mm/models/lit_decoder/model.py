@@ -28,7 +28,7 @@ STRATEGIES = dict(
     greedy=dict(use_cache=True),
     sample=dict(temperature=1., top_k=0, top_p=1., seed=0),
     beam=dict(num_beams=4, alpha=0.1),
-    score=dict(classes=None))
+    score=dict(classes=None, chunk_size=64))
 
 
 @MODELS.register_module(scopes=('mmpretrain', ))
@@ -114,7 +114,8 @@ class LiTDecoder(BaseModel):
             print_log(
                 f"LiTDecoder: encoder_mode='{encoder_mode}' but the backbone "
                 'has no Pretrained init_cfg: the encoder starts random '
-                'unless load_from provides it', logger='current')
+                'unless load_from provides it',
+                logger='current')
         self.encoder_mode = encoder_mode
         self.conditioning = conditioning
         self.max_length = max_length
@@ -253,8 +254,8 @@ class LiTDecoder(BaseModel):
         inps, tgts = [], []
         for sample in data_samples:
             prompt = self.prompt_ids(sample)
-            label = (tok.encode(sample.gt_text) +
-                     [tok.EOS])[:self.max_length - len(prompt)]
+            label = (tok.encode(sample.gt_text) + [tok.EOS])[:self.max_length -
+                                                             len(prompt)]
             seq = prompt + label
             inps.append(seq[:-1])
             tgts.append([-100] * (len(prompt) - 1) + label)
@@ -288,43 +289,70 @@ class LiTDecoder(BaseModel):
             groups.setdefault(sample.get('task', 'default'), []).append(i)
         for task, idx in groups.items():
             cfg = self.decode_cfg.get(task, self.decode_cfg['default'])
-            texts = self.decode(memory[idx],
-                                [self.prompt_ids(data_samples[i])
-                                 for i in idx], cfg, task)
+            texts = self.decode(
+                memory[idx], [self.prompt_ids(data_samples[i]) for i in idx],
+                cfg, task)
             for i, text in zip(idx, texts):
                 for key in ('pred_text', 'pred_caption'):
-                    data_samples[i].set_field(
-                        text, key, field_type='metainfo')
+                    data_samples[i].set_field(text, key, field_type='metainfo')
         return data_samples
 
-    def decode(self, memory: torch.Tensor, prompts: Sequence[List[int]],
-               cfg: dict, task: str = 'default') -> List[str]:
+    def decode(self,
+               memory: torch.Tensor,
+               prompts: Sequence[List[int]],
+               cfg: dict,
+               task: str = 'default') -> List[str]:
         """Strings for ``memory: [B, N, C]`` and prompts, per ``cfg``."""
         tok = self.tokenizer
+        # only <eos>, bytes and merges may be generated (no padding, prompt
+        # tokens or ids the tokenizer did not fill)
+        allowed = torch.zeros(
+            tok.vocab_size, dtype=torch.bool, device=memory.device)
+        allowed[tok.byte_offset:tok.num_tokens] = True
+        allowed[tok.EOS] = True
         common = dict(
-            eos_id=tok.EOS, pad_id=tok.PAD, max_length=self.max_length)
+            eos_id=tok.EOS,
+            pad_id=tok.PAD,
+            max_length=self.max_length,
+            allowed=allowed)
         strategy = cfg['strategy']
         if strategy == 'score':
             classes = cfg.get('classes') or tok.labels.get(task)
             if not classes:
                 raise ValueError(f"decode_cfg[{task!r}] uses 'score' but no "
                                  'classes are given or remembered for it')
-            ll = score_classes(self.decoder, memory, prompts,
-                               [tok.encode(c) + [tok.EOS] for c in classes],
-                               pad_id=tok.PAD)
+            ll = score_classes(
+                self.decoder,
+                memory,
+                prompts, [tok.encode(c) + [tok.EOS] for c in classes],
+                pad_id=tok.PAD,
+                chunk_size=cfg['chunk_size'])
             return [classes[j] for j in ll.argmax(1).tolist()]
         if strategy == 'beam':
-            ids = beam_search(self.decoder, memory, prompts,
-                              num_beams=cfg['num_beams'], alpha=cfg['alpha'],
-                              **common)
+            ids = beam_search(
+                self.decoder,
+                memory,
+                prompts,
+                num_beams=cfg['num_beams'],
+                alpha=cfg['alpha'],
+                **common)
         elif strategy == 'greedy':
-            ids = sample_decode(self.decoder, memory, prompts,
-                                use_cache=cfg['use_cache'], **common)
+            ids = sample_decode(
+                self.decoder,
+                memory,
+                prompts,
+                use_cache=cfg['use_cache'],
+                **common)
         else:
             gen = torch.Generator(device=memory.device)
             gen.manual_seed(cfg['seed'])
-            ids = sample_decode(self.decoder, memory, prompts,
-                                temperature=cfg['temperature'],
-                                top_k=cfg['top_k'], top_p=cfg['top_p'],
-                                generator=gen, **common)
+            ids = sample_decode(
+                self.decoder,
+                memory,
+                prompts,
+                temperature=cfg['temperature'],
+                top_k=cfg['top_k'],
+                top_p=cfg['top_p'],
+                generator=gen,
+                **common)
         return [tok.decode(i) for i in ids]

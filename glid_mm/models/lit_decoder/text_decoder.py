@@ -63,7 +63,10 @@ class CachedAttention(nn.Module):
         bool, True = may attend. Returns ``[B, T, C]``."""
         q = self._split(self.q(x))
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask,
+            q,
+            k,
+            v,
+            attn_mask=mask,
             dropout_p=self.attn_drop if self.training else 0.)
         B, _, T, _ = out.shape
         return self.proj(out.transpose(1, 2).reshape(B, T, -1))
@@ -140,10 +143,10 @@ class LiTTextDecoder(BaseModule):
 
     arch_zoo = {
         'tiny': dict(embed_dims=128, num_heads=4, ffn_dims=512, num_layers=2),
-        'small': dict(
-            embed_dims=384, num_heads=6, ffn_dims=1536, num_layers=6),
-        'base': dict(
-            embed_dims=768, num_heads=12, ffn_dims=3072, num_layers=12),
+        'small':
+        dict(embed_dims=384, num_heads=6, ffn_dims=1536, num_layers=6),
+        'base':
+        dict(embed_dims=768, num_heads=12, ffn_dims=3072, num_layers=12),
     }
 
     def __init__(self,
@@ -179,7 +182,8 @@ class LiTTextDecoder(BaseModule):
             raise ValueError(f'embed_dims={arch["embed_dims"]} is not '
                              f'divisible by num_heads={arch["num_heads"]}')
         for key, val in dict(
-                vocab_size=vocab_size, memory_dims=memory_dims,
+                vocab_size=vocab_size,
+                memory_dims=memory_dims,
                 max_length=max_length).items():
             if not isinstance(val, int) or val < 2:
                 raise ValueError(f'{key} must be an int >= 2, got {val!r}')
@@ -228,8 +232,10 @@ class LiTTextDecoder(BaseModule):
                 memory_mask: Optional[torch.Tensor] = None,
                 positions: Optional[torch.Tensor] = None,
                 key_padding_mask: Optional[torch.Tensor] = None,
-                cache: Optional[Cache] = None) -> torch.Tensor:
-        """Logits ``[B, T, V]`` for ``tokens`` (see class doc for shapes).
+                cache: Optional[Cache] = None,
+                last_only: bool = False) -> torch.Tensor:
+        """Logits ``[B, T, V]`` for ``tokens`` (see class doc for shapes);
+        ``[B, 1, V]`` for the last position only if ``last_only``.
 
         With ``cache`` (from :meth:`init_cache`) only the new ``tokens`` are
         fed; keys/values of earlier steps and the projected image tokens are
@@ -269,13 +275,15 @@ class LiTTextDecoder(BaseModule):
                       None if cache is None else cache['layers'][i])
         if cache is not None:
             cache['length'] = S
+        if last_only:
+            x = x[:, -1:]
         return self.head(self.norm(x))
 
 
 def reorder_cache(cache: Cache, index: torch.Tensor) -> Cache:
     """Select batch rows ``index: [B']`` of every cached tensor (beams)."""
-    cache['layers'] = [{k: v.index_select(0, index)
-                        for k, v in layer.items()}
-                       for layer in cache['layers']]
+    cache['layers'] = [{
+        k: v.index_select(0, index)
+        for k, v in layer.items()
+    } for layer in cache['layers']]
     return cache
-

@@ -113,8 +113,10 @@ class LiTBPETokenizer:
             min_frequency=self.min_frequency,
             prompts=list(self.prompts),
             merges=[list(m) for m in self.merges],
-            labels={k: list(v)
-                    for k, v in self.labels.items()})
+            labels={
+                k: list(v)
+                for k, v in self.labels.items()
+            })
 
     def load_state_dict(self, state: dict) -> None:
         if state.get('version') != 1:

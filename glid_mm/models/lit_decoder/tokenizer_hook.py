@@ -32,15 +32,16 @@ class LiTTokenizerHook(Hook):
             raise TypeError(f'LiTTokenizerHook needs a model with '
                             f'train_tokenizer(), got {type(model).__name__}')
         if model.tokenizer.is_trained:
-            print_log(f'LiTTokenizerHook: keeping {model.tokenizer} from the '
-                      'checkpoint', logger='current')
+            print_log(
+                f'LiTTokenizerHook: keeping {model.tokenizer} from the '
+                'checkpoint',
+                logger='current')
             return
         dataset = runner.train_dataloader.dataset
         if not hasattr(dataset, 'get_text_corpus'):
-            raise TypeError(
-                'LiTTokenizerHook needs a training dataset with '
-                f'get_text_corpus() (LiTMultiTaskDataset), got '
-                f'{type(dataset).__name__}')
+            raise TypeError('LiTTokenizerHook needs a training dataset with '
+                            f'get_text_corpus() (LiTMultiTaskDataset), got '
+                            f'{type(dataset).__name__}')
         model.train_tokenizer(dataset.get_text_corpus())
-        print_log(f'LiTTokenizerHook: trained {model.tokenizer}',
-                  logger='current')
+        print_log(
+            f'LiTTokenizerHook: trained {model.tokenizer}', logger='current')

@@ -1,2 +1,4 @@
 """glid_mm losses (registered on import)."""
-__all__ = []
+from .sig_loss import SigLoss
+
+__all__ = ['SigLoss']

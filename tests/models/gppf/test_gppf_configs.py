@@ -37,7 +37,7 @@ def test_multi_task_config_builds(path):
     assert cfg.model_wrapper_cfg.type == 'SIMTDistributedWrapper'
     assert dict(cfg.train_cfg.task_weights) == dict(
         det=2.5, seg=1.0, cls=4.0)  # App. D.1
-    hook, = cfg.custom_hooks
+    hook = cfg.custom_hooks[0]
     assert hook.type == 'GumbelTemperatureHook' and hook.start == 5.0
     model = build(cfg)
     assert isinstance(model, GPPFMultiTaskModel)

@@ -1,0 +1,91 @@
+"""Command-line pieces shared by ``tools/benchmark/*.py``."""
+import argparse
+import sys
+from typing import Dict, List
+
+import torch
+
+from .report import NOT_RUN, failed_own_rows, result_markdown, write_results
+
+DEFAULT_OUT_DIR = 'work_dirs/benchmark'
+
+
+def add_common_args(parser: argparse.ArgumentParser,
+                    iters: int = 10,
+                    warmup: int = 2) -> argparse.ArgumentParser:
+    """``--arch --device --dtype --batch-size --iters --warmup --threads
+    --out-dir --strict`` (the size flags are the script's own)."""
+    parser.add_argument(
+        '--arch',
+        choices=('base', 'nano'),
+        default='base',
+        help="'base': the paper's Swin-B models and the peers' Swin-B "
+        "configs; 'nano': nano models for CPU smoke runs")
+    parser.add_argument(
+        '--device',
+        default=None,
+        help='cuda or cpu (default: cuda when available)')
+    parser.add_argument(
+        '--dtype',
+        choices=('bf16', 'fp32'),
+        default=None,
+        help='bf16 (torch.autocast) or fp32 (default: bf16 on CUDA, fp32 '
+        'on CPU; bf16 on CPU runs but is slow)')
+    parser.add_argument('--batch-size', type=int, default=None)
+    parser.add_argument('--iters', type=int, default=iters,
+                        help='timed iterations')
+    parser.add_argument('--warmup', type=int, default=warmup,
+                        help='untimed iterations first')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch CPU threads (default: torch\'s own choice)')
+    parser.add_argument('--out-dir', default=DEFAULT_OUT_DIR)
+    parser.add_argument(
+        '--strict',
+        action='store_true',
+        help='exit 1 when a glid_mm model did not run (peers that cannot '
+        "run a setting never fail the run: their row says 'not run')")
+    return parser
+
+
+def resolve_common(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the device / dtype defaults and apply ``--threads``."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device is None:
+        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        raise SystemExit(f'--device {args.device}: no CUDA device here')
+    if args.dtype is None:
+        args.dtype = 'bf16' if args.device.startswith('cuda') else 'fp32'
+    return args
+
+
+def pick(value, arch: str, defaults: Dict[str, object]):
+    """``value`` if given, else the arch's default."""
+    return defaults[arch] if value is None else value
+
+
+def finish(result: dict, args: argparse.Namespace,
+           quiet: bool = False) -> int:
+    """Write the result files, print the table; the exit status."""
+    paths = write_results(result, args.out_dir)
+    if not quiet:
+        print(result_markdown(result))
+    print(f"results written to {paths['json']} and {paths['markdown']}")
+    not_run = [r for r in result['rows']
+               if str(r.get('status', '')).startswith(NOT_RUN)]
+    for row in not_run:
+        name = row.get('model') or row.get('config') or row.get('group')
+        print(f"[benchmark] {name}: {row['status']}", file=sys.stderr)
+    failed = failed_own_rows(result)
+    if failed and getattr(args, 'strict', False):
+        print('[benchmark] glid_mm models that did not run: ' +
+              '; '.join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+__all__: List[str] = ['add_common_args', 'resolve_common', 'pick', 'finish']

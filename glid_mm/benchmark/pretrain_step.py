@@ -1,0 +1,272 @@
+"""GLID pre-training step vs mmpretrain's SimMIM (issue 9, item 1).
+
+One optimisation step exactly as mmengine's ``BaseModel.train_step`` runs
+it under ``AmpOptimWrapper``: the data preprocessor (normalisation of the
+uint8 batch, already on the device: data loading is not timed), the
+forward pass to the loss (GLID: Swin-B encoder on the masked image ->
+Bi-FPN -> query decoder on ``[CLS] + N`` mask queries -> linear pixel head
+-> masked MSE, GLID Sec. 3.1 eq. 1-2; SimMIM: Swin-B with mask tokens ->
+linear decoder -> L1), backward and the config's optimizer step (AdamW,
+the config's ``paramwise_cfg`` and gradient clipping). bf16 is
+``torch.autocast(dtype=torch.bfloat16)``, what ``AmpOptimWrapper(dtype=
+'bfloat16')`` sets; both models run the same precision, batch and image
+size. Masks come from each config's own mask generator
+(``GLIDMaskGenerator``: 75 % of 32 px patches; ``SimMIMMaskGenerator``:
+60 % of 32 px patches).
+
+Model FLOPs utilisation (MFU): ``3 x forward FLOPs`` per step (backward
+counted as twice the forward), with the forward counted by
+:func:`glid_mm.benchmark.flops.count_flops` (fvcore convention, one
+multiply-add = one FLOP) and converted to hardware FLOPs (x2), divided by
+the step time and the GPU's dense bf16 peak
+(:data:`glid_mm.benchmark.environment.DENSE_BF16_PEAK_TFLOPS`). Only for
+bf16 on a known GPU; otherwise the column is empty.
+"""
+import logging
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
+
+from .environment import collect_environment, dense_bf16_peak_tflops
+from .flops import count_flops, param_counts, unsupported_note
+from .measure import (CPU_MEMORY_NOTE, CUDA_MEMORY_NOTE, autocast,
+                      peak_memory, time_fn)
+from .models import (GLID_PRETRAIN, SIMMIM, BenchModel, build_model,
+                     load_config, model_note)
+from .report import make_result, run_row
+
+COLUMNS = (
+    ('model', 'model', ''),
+    ('config', 'config', ''),
+    ('params_m', 'params (M)', '.1f'),
+    ('step_ms', 'step (ms)', '.1f'),
+    ('images_per_s', 'images/s', '.2f'),
+    ('relative_speed', 'speed vs GLID', '.2f'),
+    ('peak_memory_mib', 'peak memory (MiB)', '.0f'),
+    ('fwd_gflops_per_image', 'fwd GFLOPs/img', '.3g'),
+    ('achieved_tflops', 'achieved TFLOP/s', '.3g'),
+    ('mfu_percent', 'MFU (%)', '.1f'),
+    ('note', 'note', ''),
+)
+
+
+def _find_mask_transform(node) -> Optional[dict]:
+    """The first ``*MaskGenerator`` transform inside a dataloader config."""
+    if isinstance(node, dict):
+        if 'MaskGenerator' in str(node.get('type', '')):
+            return dict(node)
+        children = node.values()
+    elif isinstance(node, (list, tuple)):
+        children = node
+    else:
+        return None
+    for child in children:
+        found = _find_mask_transform(child)
+        if found is not None:
+            return found
+    return None
+
+
+def pretrain_batch(cfg, batch_size: int, img_size: int,
+                   device: torch.device, seed: int = 0) -> dict:
+    """A random uint8 batch with masks from the config's mask generator.
+
+    Returns:
+        dict: ``inputs [B, 3, H, W]`` uint8 on ``device`` and
+        ``data_samples`` (mmpretrain ``DataSample`` with ``mask``), what
+        ``default_collate`` of the config's pipeline gives.
+    """
+    from mmengine.dataset import Compose
+    mask_cfg = _find_mask_transform(cfg.train_dataloader)
+    if mask_cfg is None:
+        raise KeyError('no *MaskGenerator transform in train_dataloader')
+    if 'input_size' in mask_cfg:  # SimMIMMaskGenerator
+        mask_cfg['input_size'] = img_size
+    if img_size % mask_cfg['mask_patch_size']:
+        raise ValueError(f'img_size {img_size} is not a multiple of the '
+                         f"mask patch {mask_cfg['mask_patch_size']}")
+    pipeline = Compose([mask_cfg, dict(type='PackInputs')])
+    rng = np.random.default_rng(seed)
+    np.random.seed(seed)  # the mask generators draw from numpy
+    items = []
+    for _ in range(batch_size):
+        img = rng.integers(0, 256, (img_size, img_size, 3), dtype=np.uint8)
+        items.append(
+            pipeline(
+                dict(
+                    img=img,
+                    img_shape=img.shape[:2],
+                    ori_shape=img.shape[:2])))
+    return dict(
+        inputs=torch.stack([it['inputs'] for it in items]).to(device),
+        data_samples=[it['data_samples'].to(device) for it in items])
+
+
+def _optim_wrapper(model, cfg):
+    """The config's optimizer wrapper as a plain ``OptimWrapper`` (the
+    precision is set by the benchmark's autocast, identically for all)."""
+    ow = cfg.optim_wrapper.copy()
+    for key in ('loss_scale', 'dtype', 'use_fsdp'):
+        ow.pop(key, None)
+    ow['type'] = 'OptimWrapper'
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # no line per parameter group
+    try:
+        return build_optim_wrapper(model, ow)
+    finally:
+        logger.setLevel(level)
+
+
+def total_loss(losses: Dict[str, object]) -> torch.Tensor:
+    """Sum of the ``*loss*`` tensors of a loss dict (what
+    ``parse_losses`` optimises)."""
+    return sum(v.mean() for k, v in losses.items()
+               if 'loss' in k and isinstance(v, torch.Tensor))
+
+
+def mfu(fwd_flops_per_step: float, step_s: float,
+        peak_tflops: Optional[float]) -> Optional[float]:
+    """Model FLOPs utilisation in percent.
+
+    Args:
+        fwd_flops_per_step: Forward multiply-adds of one step (fvcore
+            count; converted here to 2 FLOPs per multiply-add).
+        step_s: Seconds per step.
+        peak_tflops: Dense peak of the device in TFLOP/s (None: unknown).
+    """
+    if not peak_tflops or step_s <= 0:
+        return None
+    step_flops = 3 * 2 * fwd_flops_per_step
+    return 100.0 * step_flops / step_s / (peak_tflops * 1e12)
+
+
+def _measure(spec: BenchModel, arch: str, device: torch.device, dtype: str,
+             batch_size: int, img_size: int, warmup: int, iters: int,
+             with_flops: bool, peak_tflops: Optional[float]) -> dict:
+    options = dict(spec.options.get(arch) or {})
+    cfg = load_config(spec.config(arch), options)
+    cfg.model.backbone.img_size = img_size
+    model = build_model(cfg, device).train()
+    optim_wrapper = _optim_wrapper(model, cfg)
+    data = pretrain_batch(cfg, batch_size, img_size, device)
+    row = dict(params_m=param_counts(model)['total'] / 1e6)
+    notes = []
+    if with_flops:
+        one = model.data_preprocessor(
+            dict(
+                inputs=data['inputs'][:1],
+                data_samples=data['data_samples'][:1]), True)
+        flops = count_flops(
+            model, lambda m, x: total_loss(m.loss(x, one['data_samples'])),
+            (one['inputs'], ))
+        row['fwd_gflops_per_image'] = flops['total'] / 1e9
+        note = unsupported_note(flops['unsupported'])
+        if note:
+            notes.append(note)
+
+    def step():
+        with autocast(device, dtype):
+            batch = model.data_preprocessor(data, True)
+            losses = model(**batch, mode='loss')
+        loss, _ = model.parse_losses(losses)
+        optim_wrapper.update_params(loss)
+
+    timing = time_fn(step, device, warmup=warmup, iters=iters)
+    mem = peak_memory(step, device)
+    step_s = timing['mean_s']
+    row.update(
+        step_ms=1e3 * step_s,
+        step_median_ms=1e3 * timing['median_s'],
+        images_per_s=batch_size / step_s,
+        peak_memory_mib=None if mem is None else mem / 2**20)
+    if with_flops:
+        fwd = row['fwd_gflops_per_image'] * 1e9 * batch_size
+        row['achieved_tflops'] = 3 * 2 * fwd / step_s / 1e12
+        if dtype == 'bf16':
+            row['mfu_percent'] = mfu(fwd, step_s, peak_tflops)
+    row['note'] = model_note(spec, arch, notes)
+    return row
+
+
+def benchmark_pretrain_step(arch: str = 'base',
+                            device: str = 'cuda',
+                            dtype: str = 'bf16',
+                            batch_size: int = 128,
+                            img_size: int = 192,
+                            warmup: int = 2,
+                            iters: int = 10,
+                            with_flops: bool = True,
+                            models: Sequence[BenchModel] = (GLID_PRETRAIN,
+                                                            SIMMIM)
+                            ) -> dict:
+    """Time one pre-training step of each model; see the module docstring.
+
+    Args:
+        arch: ``'base'`` (Swin-B, the issue's setting) or ``'nano'``.
+        device: ``'cuda'`` or ``'cpu'``.
+        dtype: ``'bf16'`` or ``'fp32'``.
+        batch_size: Images per step and device (16 x 128 in GLID's recipe).
+        img_size: Square input size (192 in both recipes).
+        warmup, iters: Untimed and timed steps.
+        with_flops: Count forward FLOPs (needed for MFU).
+        models: The rows; the first is the reference of ``speed vs GLID``.
+
+    Returns:
+        dict: a result for :func:`glid_mm.benchmark.report.write_results`.
+    """
+    for key, val in dict(
+            batch_size=batch_size, img_size=img_size, iters=iters).items():
+        if not isinstance(val, int) or val < 1:
+            raise ValueError(f'{key} must be a positive int, got {val!r}')
+    dev = torch.device(device)
+    env = collect_environment(dev)
+    peak, peak_note = (None, 'MFU only on a CUDA device')
+    if dev.type == 'cuda':
+        peak, peak_note = dense_bf16_peak_tflops(env['gpu'])
+    rows: List[dict] = []
+    for spec in models:
+        base = dict(model=spec.name, role=spec.role,
+                    config=spec.config(arch))
+        rows.append(
+            run_row(
+                base, lambda: _measure(spec, arch, dev, dtype, batch_size,
+                                       img_size, warmup, iters, with_flops,
+                                       peak)))
+    ref = rows[0].get('images_per_s')
+    for row in rows:
+        if ref and row.get('images_per_s'):
+            row['relative_speed'] = row['images_per_s'] / ref
+    notes = [
+        CUDA_MEMORY_NOTE if dev.type == 'cuda' else CPU_MEMORY_NOTE,
+        'step = data preprocessor + forward + loss + backward + optimizer '
+        'step (config optimizer, as a plain OptimWrapper under '
+        f'torch.autocast {dtype}); batch already on the device',
+        'fwd GFLOPs/img: FlopAnalyzer, 1 multiply-add = 1 FLOP; achieved '
+        'TFLOP/s and MFU use 3 x forward x 2 FLOPs per multiply-add',
+        peak_note if dtype == 'bf16' else 'MFU only for bf16',
+    ]
+    return make_result(
+        name='glid_pretrain_step',
+        title='GLID pre-training step vs SimMIM',
+        description='One optimisation step of masked-image-modelling '
+        'pre-training, GLID (configs/glid) vs mmpretrain SimMIM, same '
+        'device, precision, batch and image size.',
+        environment=env,
+        settings=dict(
+            arch=arch,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            img_size=img_size,
+            warmup=warmup,
+            iters=iters),
+        columns=COLUMNS,
+        rows=rows,
+        notes=notes)
+
+
+__all__ = ['benchmark_pretrain_step', 'pretrain_batch', 'mfu', 'total_loss']
