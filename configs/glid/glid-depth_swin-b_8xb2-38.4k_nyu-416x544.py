@@ -20,57 +20,16 @@
 # Load the GLID pre-training checkpoint (backbone.*, neck.*, decoder.*):
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=CKPT
 _base_ = [
-    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/datasets/nyu.py'
+    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/datasets/nyu.py',
+    '../_base_/models/glid-depth_swin-b.py'
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 crop_size = (416, 544)  # (h, w), BinsFormer's NYU crop
 min_depth, max_depth = 1e-3, 10.0
 model = dict(
-    type='GLIDDepthEstimator',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_val=0,
-        seg_pad_val=0,  # padded depth = 0 = invalid for the loss
-        size=crop_size,
-        test_cfg=dict(size_divisor=32)),
-    # the pre-training GLIDSwinTransformer without its mask token (same
-    # parameter names); window 7 as the segmentation recipe
-    backbone=dict(
-        type='mmpretrain.SwinTransformer',
-        arch='base',
-        img_size=crop_size,
-        window_size=7,
-        out_indices=(0, 1, 2, 3),
-        pad_small_map=True,
-        drop_path_rate=0.1),
-    neck=dict(
-        type='BiFPN',
-        in_channels=[128, 256, 512, 1024],
-        out_channels=256,
-        num_repeats=11),
-    # decoder drop path: not in supp. Table 9, so the pre-training value 0
-    decoder=dict(
-        type='GLIDDecoder',
-        in_channels=256,
-        embed_dims=512,
-        num_layers=6,
-        num_heads=8,
-        feedforward_channels=2048,
-        feat_levels=(3, 2, 1)),
-    decode_head=dict(
-        type='GLIDDepthHead',
-        min_depth=min_depth,
-        max_depth=max_depth,
-        num_queries=64,
-        in_channels=512,
-        feat_channels=256,
-        loss_decode=dict(type='SigLoss', loss_weight=10.0)),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(img_size=crop_size),
+    decode_head=dict(min_depth=min_depth, max_depth=max_depth))
 
 meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
              'pad_shape', 'scale_factor', 'flip', 'flip_direction',

@@ -9,53 +9,18 @@
 # checkpoint with
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=CKPT
 _base_ = [
-    'mmseg::_base_/default_runtime.py', '../_base_/datasets/redwood_depth.py'
+    'mmseg::_base_/default_runtime.py', '../_base_/datasets/redwood_depth.py',
+    '../_base_/models/glid-depth_swin-b.py',
+    '../_base_/models/glid_swin-nano_parts.py'
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 crop_size = (96, 128)  # (h, w)
 model = dict(
-    type='GLIDDepthEstimator',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_val=0,
-        seg_pad_val=0,  # padded depth = 0 = invalid for the loss
-        size=crop_size,
-        test_cfg=dict(size_divisor=32)),
-    backbone=dict(
-        type='mmpretrain.SwinTransformer',
-        arch=dict(embed_dims=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8]),
-        img_size=crop_size,
-        out_indices=(0, 1, 2, 3),
-        stage_cfgs=dict(block_cfgs=dict(window_size=2)),
-        pad_small_map=True,
-        drop_path_rate=0.1),
-    neck=dict(
-        type='BiFPN',
-        in_channels=[32, 64, 128, 256],
-        out_channels=32,
-        num_repeats=1),
-    decoder=dict(
-        type='GLIDDecoder',
-        in_channels=32,
-        embed_dims=64,
-        num_layers=3,
-        num_heads=4,
-        feedforward_channels=128,
-        feat_levels=(3, 2, 1)),
-    decode_head=dict(
-        type='GLIDDepthHead',
-        min_depth=1e-3,
-        max_depth=10.0,
-        num_queries=64,
-        in_channels=64,
-        feat_channels=32,
-        loss_decode=dict(type='SigLoss', loss_weight=10.0)),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    data_preprocessor=dict(size=crop_size),
+    backbone={{_base_.glid_nano.backbone}},
+    neck={{_base_.glid_nano.neck}},
+    decoder={{_base_.glid_nano.decoder}},
+    decode_head=dict(in_channels=64, feat_channels=32))
 
 meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
              'pad_shape', 'scale_factor', 'flip', 'flip_direction',

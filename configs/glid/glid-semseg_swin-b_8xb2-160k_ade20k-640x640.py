@@ -17,57 +17,17 @@
 _base_ = [
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/datasets/ade20k_640x640.py',
-    '../_base_/schedules/glid-seg_adamw-poly-160k.py'
+    '../_base_/schedules/glid-seg_adamw-poly-160k.py',
+    '../_base_/models/glid-semseg_swin-b.py'
 ]
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 crop_size = (640, 640)
 num_classes = 150
 model = dict(
-    type='GLIDEncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_val=0,
-        seg_pad_val=255,
-        size=crop_size,
-        test_cfg=dict(size_divisor=32)),
-    # The pre-training GLIDSwinTransformer without its mask token (same
-    # parameter names). Window 7 (pre-training: 6 at 192 px); mmpretrain
-    # interpolates the relative position tables when loading.
-    backbone=dict(
-        type='mmpretrain.SwinTransformer',
-        arch='base',
-        img_size=crop_size,
-        window_size=7,
-        out_indices=(0, 1, 2, 3),
-        pad_small_map=True,
-        drop_path_rate=0.1),
-    # as configs/_base_/models/glid_swin-b.py (11 blocks, 5.0 M, supp. Tab. 2)
-    neck=dict(
-        type='BiFPN',
-        in_channels=[128, 256, 512, 1024],
-        out_channels=256,
-        num_repeats=11),
-    decoder=dict(
-        type='GLIDDecoder',
-        in_channels=256,
-        embed_dims=512,
-        num_layers=6,
-        num_heads=8,
-        feedforward_channels=2048,
-        feat_levels=(3, 2, 1),
-        drop_path_rate=0.2),
-    decode_head=dict(
-        type='GLIDMaskSegHead',
-        num_classes=num_classes,
-        num_queries=100,
-        in_channels=512,
-        mask_channels=256),  # Mask2Former's losses / matching by default
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(img_size=crop_size),
+    decode_head=dict(num_classes=num_classes))
 
 train_dataloader = dict(batch_size=2)  # x 8 GPUs = 16
 

@@ -10,49 +10,21 @@
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=CKPT
 #   (CKPT: the nano pre-training run's iter_300.pth)
 # (backbone, neck and decoder load; decode_head.predictor starts new).
-_base_ = ['mmseg::_base_/default_runtime.py', '../_base_/datasets/camvid.py']
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+_base_ = [
+    'mmseg::_base_/default_runtime.py', '../_base_/datasets/camvid.py',
+    '../_base_/models/glid-semseg_swin-b.py',
+    '../_base_/models/glid_swin-nano_parts.py'
+]
 
 crop_size = (128, 160)  # (h, w)
 num_classes = 11
 model = dict(
-    type='GLIDEncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_val=0,
-        seg_pad_val=255,
-        size=crop_size,
-        test_cfg=dict(size_divisor=32)),
-    # the nano pre-training encoder without its mask token (same keys)
-    backbone=dict(
-        type='mmpretrain.SwinTransformer',
-        arch=dict(embed_dims=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8]),
-        img_size=crop_size,
-        out_indices=(0, 1, 2, 3),
-        stage_cfgs=dict(block_cfgs=dict(window_size=2)),
-        pad_small_map=True,
-        drop_path_rate=0.1),
-    neck=dict(
-        type='BiFPN',
-        in_channels=[32, 64, 128, 256],
-        out_channels=32,
-        num_repeats=1),
-    decoder=dict(
-        type='GLIDDecoder',
-        in_channels=32,
-        embed_dims=64,
-        num_layers=3,
-        num_heads=4,
-        feedforward_channels=128,
-        feat_levels=(3, 2, 1),
-        drop_path_rate=0.2),
+    data_preprocessor=dict(size=crop_size),
+    backbone={{_base_.glid_nano.backbone}},
+    neck={{_base_.glid_nano.neck}},
+    decoder={{_base_.glid_nano.decoder}},
     decode_head=dict(
-        type='GLIDMaskSegHead',
         num_classes=num_classes,
-        num_queries=100,
         in_channels=64,
         mask_channels=32,
         # Mask2Former's matching / losses; 1,024 points cover a 32x40 mask
@@ -70,9 +42,7 @@ model = dict(
                         use_sigmoid=True),
                     dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)
                 ]),
-            sampler=dict(type='MaskPseudoSampler'))),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+            sampler=dict(type='MaskPseudoSampler'))))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

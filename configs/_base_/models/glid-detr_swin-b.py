@@ -7,6 +7,7 @@
 # 1,500 one-to-many queries in training, 300 in evaluation (Sec. 4).
 # Drop path 0.1 in the encoder (supp. Table 6, which gives no decoder drop
 # path: 0 here, unlike the 0.2 of the segmentation recipes).
+_base_ = './glid_swin-b_finetune.py'
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 model = dict(
@@ -17,32 +18,7 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
         pad_size_divisor=32),
-    # The pre-training GLIDSwinTransformer without its mask token (same
-    # parameter names); window 7, relative position tables interpolated by
-    # mmpretrain when loading the 192-px pre-training checkpoint.
-    backbone=dict(
-        type='mmpretrain.SwinTransformer',
-        arch='base',
-        img_size=800,
-        window_size=7,
-        out_indices=(0, 1, 2, 3),
-        pad_small_map=True,
-        drop_path_rate=0.1),
-    # as configs/_base_/models/glid_swin-b.py (11 blocks, supp. Table 2)
-    neck=dict(
-        type='BiFPN',
-        in_channels=[128, 256, 512, 1024],
-        out_channels=256,
-        num_repeats=11),
-    decoder=dict(
-        type='GLIDDecoder',
-        in_channels=256,
-        embed_dims=512,
-        num_layers=6,
-        num_heads=8,
-        feedforward_channels=2048,
-        feat_levels=(3, 2, 1),
-        drop_path_rate=0.0),
+    backbone=dict(img_size=800),
     bbox_head=dict(
         type='GLIDDETRHead',
         num_classes=80,

@@ -6,6 +6,7 @@
 # Mask2Former's matching, losses (every decoder block) and fusion head.
 # Drop path 0.1 (encoder) and 0.2 (decoder), supp. Table 7. Set the class
 # counts on panoptic_head only (the detector copies them to the fusion head).
+_base_ = './glid_swin-b_finetune.py'
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 model = dict(
@@ -20,32 +21,7 @@ model = dict(
         mask_pad_value=0,
         pad_seg=True,
         seg_pad_value=255),
-    # The pre-training GLIDSwinTransformer without its mask token (same
-    # parameter names). Window 7 (pre-training: 6 at 192 px); mmpretrain
-    # interpolates the relative position tables when loading.
-    backbone=dict(
-        type='mmpretrain.SwinTransformer',
-        arch='base',
-        img_size=640,
-        window_size=7,
-        out_indices=(0, 1, 2, 3),
-        pad_small_map=True,
-        drop_path_rate=0.1),
-    # as configs/_base_/models/glid_swin-b.py (11 blocks, 5.0 M, supp. Tab. 2)
-    neck=dict(
-        type='BiFPN',
-        in_channels=[128, 256, 512, 1024],
-        out_channels=256,
-        num_repeats=11),
-    decoder=dict(
-        type='GLIDDecoder',
-        in_channels=256,
-        embed_dims=512,
-        num_layers=6,
-        num_heads=8,
-        feedforward_channels=2048,
-        feat_levels=(3, 2, 1),
-        drop_path_rate=0.2),
+    decoder=dict(drop_path_rate=0.2),  # supp. Table 7
     panoptic_head=dict(
         type='GLIDMaskHead',
         num_things_classes=80,
