@@ -10,7 +10,8 @@
 _base_ = [
     'mmdet::_base_/default_runtime.py',
     '../_base_/datasets/coco128_detection.py',
-    '../_base_/models/glid-detr_swin-nano.py'
+    '../_base_/models/glid-detr_swin-nano.py',
+    '../_base_/schedules/glid-nano_adamw-poly-2k.py'
 ]
 
 scale = (320, 240)  # (w, h)
@@ -44,20 +45,8 @@ test_dataloader = val_dataloader
 
 # The COCO recipe's AdamW (supp. Table 6) with a 5x larger lr for the short
 # run: 5e-4, backbone 5e-5 (lr_mult 0.1, as 1e-5 / 1e-4 in the paper).
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    clip_grad=dict(max_norm=0.1, norm_type=2),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        custom_keys={
-            'backbone': dict(lr_mult=0.1),
-            'relative_position_bias_table': dict(decay_mult=0.0),
-            'cls_token': dict(decay_mult=0.0),
-            'query_embed': dict(decay_mult=0.0),
-            'level_embed': dict(decay_mult=0.0),
-        }))
+# the COCO recipe's step decay at 40 / 50 of the run and DETR's clipping
+optim_wrapper = dict(clip_grad=dict(max_norm=0.1, norm_type=2))
 max_iters = 2000
 param_scheduler = [
     dict(
@@ -65,13 +54,9 @@ param_scheduler = [
         begin=0,
         end=max_iters,
         by_epoch=False,
-        milestones=[1600],  # 40 / 50 of the run, as the COCO recipe
+        milestones=[1600],
         gamma=0.1)
 ]
-train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(
@@ -80,4 +65,3 @@ default_hooks = dict(
         interval=max_iters,
         max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
-randomness = dict(seed=0)

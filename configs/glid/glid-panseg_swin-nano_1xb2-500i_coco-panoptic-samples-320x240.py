@@ -8,7 +8,8 @@
 _base_ = [
     'mmdet::_base_/default_runtime.py',
     '../_base_/datasets/coco_panoptic_samples.py',
-    '../_base_/models/glid-maskformer_swin-nano.py'
+    '../_base_/models/glid-maskformer_swin-nano.py',
+    '../_base_/schedules/glid-nano_adamw-poly-2k.py'
 ]
 
 model = dict(
@@ -56,21 +57,8 @@ val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # AdamW as the COCO128 instance smoke config (5x the paper's lr)
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        custom_keys={
-            'backbone': dict(lr_mult=0.1),
-            'relative_position_bias_table': dict(decay_mult=0.0),
-            'cls_token': dict(decay_mult=0.0),
-            'query_embed': dict(decay_mult=0.0),
-            'level_embed': dict(decay_mult=0.0),
-        }))
 max_iters = 500
-param_scheduler = [
+param_scheduler = [  # lists replace the base's: the whole entry again
     dict(
         type='PolyLR',
         eta_min=0,
@@ -79,10 +67,7 @@ param_scheduler = [
         end=max_iters,
         by_epoch=False)
 ]
-train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(
@@ -91,4 +76,3 @@ default_hooks = dict(
         interval=max_iters,
         max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
-randomness = dict(seed=0)

@@ -13,7 +13,8 @@
 _base_ = [
     'mmseg::_base_/default_runtime.py', '../_base_/datasets/camvid.py',
     '../_base_/models/glid-semseg_swin-b.py',
-    '../_base_/models/glid_swin-nano_parts.py'
+    '../_base_/models/glid_swin-nano_parts.py',
+    '../_base_/schedules/glid-nano_adamw-poly-2k.py'
 ]
 
 crop_size = (128, 160)  # (h, w)
@@ -70,33 +71,7 @@ test_dataloader = val_dataloader
 
 # The ADE20K recipe's AdamW (supp. Table 7) with a 5x larger lr for the short
 # run: 5e-4, backbone 5e-5 (lr_mult 0.1, as 1e-5 / 1e-4 in the paper).
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        custom_keys={
-            'backbone': dict(lr_mult=0.1),
-            'relative_position_bias_table': dict(decay_mult=0.0),
-            'cls_token': dict(decay_mult=0.0),
-            'query_embed': dict(decay_mult=0.0),
-            'level_embed': dict(decay_mult=0.0),
-        }))
 max_iters = 2000
-param_scheduler = [
-    dict(
-        type='PolyLR',
-        eta_min=0,
-        power=0.9,
-        begin=0,
-        end=max_iters,
-        by_epoch=False)
-]
-train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(
@@ -105,4 +80,3 @@ default_hooks = dict(
         interval=max_iters,
         max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
-randomness = dict(seed=0)

@@ -134,8 +134,8 @@ def _claimed(parts: Parts) -> List[Tuple[str, str]]:
     return names
 
 
-def _exclusive(values: Dict[str, int], parts: Parts,
-               total: int) -> Dict[str, int]:
+def _exclusive(values: Dict[str, float], parts: Parts,
+               total: float) -> Dict[str, float]:
     """Per part: its modules' values minus those of nested modules claimed
     by other parts; ``other`` = total minus all parts."""
     claimed = _claimed(parts)

@@ -32,7 +32,7 @@ import torch
 from .environment import collect_environment
 from .flops import count_flops, param_counts, unsupported_note
 from .measure import (CPU_MEMORY_NOTE, CUDA_MEMORY_NOTE, autocast,
-                      peak_memory, time_fn)
+                      part_times, peak_memory, time_fn)
 from .models import (DETR, DINO, GLID_DETECTION, GLID_PANOPTIC, BenchModel,
                      build_model, load_config, mask2former, model_note,
                      model_queries)
@@ -58,6 +58,9 @@ COLUMNS = (
     ('gflops_per_image', 'fwd GFLOPs/img', '.3g'),
 ) + tuple((k, f'GFLOPs {h}', f) for k, h, f in PART_COLUMNS) + (
     ('fpn_params_m', 'FPN params (M)', '.3g'),
+) + tuple((f'ms_{k[len("gflops_"):]}', f'ms {h}', '.1f')
+          for k, h, _ in PART_COLUMNS) + (
+    ('ms_rest', 'ms rest', '.1f'),
     ('note', 'note', ''),
 )
 
@@ -139,6 +142,9 @@ def _measure(spec: BenchModel, arch: str, device: torch.device, dtype: str,
 
     timing = time_fn(step, device, warmup=warmup, iters=iters)
     mem = peak_memory(step, device)
+    if spec.parts:
+        for part, sec in part_times(model, step, spec.parts, device).items():
+            row[f'ms_{part}'] = 1e3 * sec
     row.update(
         latency_ms=1e3 * timing['mean_s'],
         latency_median_ms=1e3 * timing['median_s'],
@@ -226,6 +232,9 @@ def benchmark_inference(task: str,
         '(1 multiply-add = 1 FLOP); parts: encoder = backbone, FPN = '
         "GLID's Bi-FPN / Mask2Former's MSDeformAttn pixel decoder / "
         "DETR-DINO's neck + transformer encoder, other = glue not listed",
+        'ms <part>: one more test_step with a clock (after a CUDA '
+        'synchronize) at each part\'s entry and exit; ms rest = data '
+        'preprocessing, glue and post-processing',
     ]
     if task == 'panoptic':
         notes.append('supp. Table 2 (GLID Swin-B, ADE20K 640x640): BiFPN '

@@ -34,7 +34,7 @@ import gc
 import os
 import statistics
 import time
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -157,6 +157,94 @@ def peak_memory(fn: Callable[[], object],
     finally:
         libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
     return max(0, peak - before)
+
+
+def _part_owner(model: torch.nn.Module,
+                parts: Dict[str, Sequence[str]]) -> Dict[str, str]:
+    """module name -> the part whose listed module is its closest
+    ancestor (or itself)."""
+    owner = {}
+    for name, _ in model.named_modules():
+        best = ''
+        for part, mods in parts.items():
+            for mod in mods:
+                if (name == mod or name.startswith(mod + '.')) and len(
+                        mod) > len(best):
+                    best, owner[name] = mod, part
+    return owner
+
+
+def part_times(model: torch.nn.Module, fn: Callable[[], object],
+               parts: Dict[str, Sequence[str]], device: torch.device,
+               iters: int = 1) -> Dict[str, float]:
+    """Seconds per call of ``fn`` spent in each part of ``model``.
+
+    Every module of a part gets forward pre/post hooks; the clock is read
+    (after a CUDA synchronize, so a part's kernels are charged to it) only
+    where execution moves from one part to another, so a part's time is
+    exclusive of the parts nested in it (as for FLOPs: e.g. Mask2Former's
+    transformer decoder inside its head, whose layers mmdet calls one by
+    one). The synchronisation removes the overlap between parts, so the
+    parts can sum to a little more than the plain latency. ``rest`` is
+    everything else: data preprocessing, glue and post-processing.
+
+    Args:
+        parts: ``part -> module names`` (see
+            :func:`glid_mm.benchmark.flops.count_flops`).
+        iters: Calls to average over.
+    """
+    from .flops import _calls_through_call
+    device = torch.device(device)
+    owner = _part_owner(model, parts)
+    spent = {part: 0.0 for part in parts}
+    stack = []  # [part, depth, start] of the parts being run, innermost last
+
+    def now() -> float:
+        synchronize(device)
+        return time.perf_counter()
+
+    def pre(_m, _args, _part):
+        if stack and stack[-1][0] == _part:
+            stack[-1][1] += 1
+            return
+        t = now()
+        if stack:  # pause the enclosing part
+            spent[stack[-1][0]] += t - stack[-1][2]
+        stack.append([_part, 1, t])
+
+    def post(_m, _args, _out, _part):
+        top = stack[-1]
+        top[1] -= 1
+        if top[1] == 0:
+            t = now()
+            spent[top[0]] += t - top[2]
+            stack.pop()
+            if stack:  # resume the enclosing part
+                stack[-1][2] = t
+
+    handles = []
+    for name, module in model.named_modules():
+        if name in owner:
+            part = owner[name]
+            handles += [
+                module.register_forward_pre_hook(
+                    lambda m, a, _p=part: pre(m, a, _p)),
+                module.register_forward_hook(
+                    lambda m, a, o, _p=part: post(m, a, o, _p))
+            ]
+    try:
+        with _calls_through_call(model,
+                                 [n for mods in parts.values() for n in mods]):
+            start = now()
+            for _ in range(iters):
+                fn()
+            total = now() - start
+    finally:
+        for handle in handles:
+            handle.remove()
+    out = {part: sec / iters for part, sec in spent.items()}
+    out['rest'] = (total - sum(spent.values())) / iters
+    return out
 
 
 DTYPES = dict(fp32=None, bf16=torch.bfloat16, fp16=torch.float16)

@@ -81,7 +81,8 @@ class BenchModel:
         options: ``arch -> options`` merged into the config (nested dicts,
             as ``Config.merge_from_dict``).
         parts: ``part -> module names`` for per-part FLOPs / parameters.
-        note: What differs from the stock config.
+        note: What differs from the stock config (every arch).
+        nano_note: What ``'nano'`` changes on top.
     """
     name: str
     role: str
@@ -89,6 +90,7 @@ class BenchModel:
     options: Dict[str, dict] = field(default_factory=dict)
     parts: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
     note: str = ''
+    nano_note: str = ''
 
     def config(self, arch: str) -> str:
         if arch not in self.configs:
@@ -170,7 +172,8 @@ SIMMIM = BenchModel(
                 neck=dict(in_channels=256)))),
     parts=dict(
         encoder=('backbone', ), decoder=('neck', ), head=('head', )),
-    note='stock config; nano: encoder shrunk to the nano Swin')
+    note='stock config',
+    nano_note='encoder shrunk to the nano Swin')
 
 # ------------------------------------------------------ panoptic inference
 GLID_PANOPTIC = BenchModel(
@@ -236,7 +239,8 @@ def mask2former(things: int, stuff: int) -> BenchModel:
             decoder=('panoptic_head.transformer_decoder', ),
             head=('panoptic_head', 'panoptic_fusion_head')),
         note=f'stock config with {things}+{stuff} classes, panoptic output '
-        'only; nano: encoder, pixel decoder (1 layer) and decoder (3 '
+        'only',
+        nano_note='nano Swin; pixel decoder (1 layer) and decoder (3 '
         'layers) at width 32')
 
 
@@ -309,8 +313,9 @@ def _detr_like(kind: str) -> BenchModel:
             fpn=('neck', 'encoder'),
             decoder=('decoder', ),
             head=('bbox_head', )),
-        note=note + '; nano: the nano Swin, 1 encoder and 3 decoder layers '
-        '(width 32; DINO 256)')
+        note=note,
+        nano_note='nano Swin; 1 encoder and 3 decoder layers (width ' +
+        ('256: DINO\'s decoder needs it)' if kind == 'dino' else '32)'))
 
 
 DINO = _detr_like('dino')
@@ -340,4 +345,7 @@ def model_queries(model: nn.Module) -> Optional[int]:
 
 def model_note(spec: BenchModel, arch: str,
                extra: Sequence[str] = ()) -> str:
-    return '; '.join([s for s in (spec.note, *extra) if s])
+    """The table's note for ``spec`` at ``arch``."""
+    nano = f'nano: {spec.nano_note}' if arch == 'nano' and \
+        spec.nano_note else ''
+    return '; '.join([s for s in (spec.note, nano, *extra) if s])

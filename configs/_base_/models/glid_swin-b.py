@@ -20,8 +20,8 @@ model = dict(
         stage_cfgs=dict(block_cfgs=dict(window_size=6)),
         drop_path_rate=0.0),
     # 256 channels x 11 blocks: 33.3 GFLOPs / 5.0 M params at 640x640, the
-    # size of supp. Table 2 (33.8 G / 5.0 M); see
-    # tools/analysis_tools/glid_complexity.py
+    # size of supp. Table 2 (33.8 G / 5.0 M), measured by
+    # tools/benchmark/model_complexity.py
     neck=dict(
         type='BiFPN',
         in_channels=[128, 256, 512, 1024],

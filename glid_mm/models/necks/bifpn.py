@@ -122,10 +122,11 @@ class BiFPN(BaseModule):
     (+ norm) bring every level to ``out_channels``; ``num_repeats`` BiFPN
     blocks (top-down then bottom-up, fast normalised fusion) follow. All
     levels are returned, so the finest output is the 1/4-scale map the GLID
-    heads dot-product with (eq. 4, 6, 8). The defaults (256 channels, 7
-    blocks) put the neck at 31 GFLOPs / 3.9 M parameters for Swin-B at
-    640x640, close to supp. Table 2 (33.8 GFLOPs / 5.0 M); see
-    ``tools/analysis_tools/glid_complexity.py``.
+    heads dot-product with (eq. 4, 6, 8). The GLID configs use 256 channels
+    and 11 blocks: 33.3 GFLOPs / 5.02 M parameters for Swin-B at 640x640,
+    measured by ``tools/benchmark/model_complexity.py`` (mmengine's
+    FlopAnalyzer, one multiply-add = one FLOP), against supp. Table 2's
+    33.8 GFLOPs / 5.0 M.
 
     Args:
         in_channels (Sequence[int]): Channels of the input levels, fine to
