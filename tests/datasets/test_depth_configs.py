@@ -9,6 +9,7 @@ import math
 import os.path as osp
 
 import cv2
+import glid_mm  # noqa: F401  (registers CheckDepthMap used by the configs)
 import numpy as np
 import pytest
 import torch

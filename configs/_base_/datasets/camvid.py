@@ -1,14 +1,17 @@
 # CamVid, 11 classes (SegNet split): 367 train / 101 val frames of 480x360.
 # Layout: camvid/{images,labels}/{train,val}/*.{jpg,png}; labels 0..10 and
-# 255 = void (ignored by the loss and by IoUMetric). Stock mmseg transforms.
+# 255 = void (ignored by the loss and by IoUMetric). Stock mmseg transforms,
+# plus glid_mm's CheckSegLabels right after the labels load: an id outside
+# 0..10 / 255 (e.g. the original CamVid void id 11) fails naming the file.
 # Needs `custom_imports = dict(imports=['glid_mm'])` in the final config for
-# CamVidDataset.
+# CamVidDataset and CheckSegLabels.
 dataset_type = 'CamVidDataset'
 data_root = '{{$GLID_MM_DATA:../shared/data}}/camvid/'
 crop_size = (360, 480)  # (h, w): the full frame; mmseg crop_size is (h, w)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='CheckSegLabels', num_classes=11, ignore_index=255),
     dict(
         type='RandomResize',
         scale=(480, 360),  # (w, h)
@@ -24,6 +27,7 @@ test_pipeline = [
     dict(type='Resize', scale=(480, 360), keep_ratio=True),
     # annotations after Resize: the metric compares at the original size
     dict(type='LoadAnnotations'),
+    dict(type='CheckSegLabels', num_classes=11, ignore_index=255),
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(

@@ -13,9 +13,15 @@ meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
              'pad_shape', 'scale_factor', 'flip', 'flip_direction',
              'category_id')
 # the stock pipeline without its Albu colour jitter (albumentations is not a
-# dependency of glid_mm); RandomCrop keeps the whole frame when it is smaller
+# dependency of glid_mm); RandomCrop keeps the whole frame when it is smaller.
+# glid_mm's CheckDepthMap goes BEFORE LoadDepthAnnotation (which turns the
+# file into float32 metres): a depth png that is not uint16, has several
+# channels, another size than its image, or does not decode fails naming
+# the file (needs `custom_imports = dict(imports=['glid_mm'])` in the final
+# config; not here: two bases defining it is an error in mmengine).
 train_pipeline = [
     dict(type='LoadImageFromFile'),
+    dict(type='CheckDepthMap', dtype='uint16'),
     dict(type='LoadDepthAnnotation', depth_rescale_factor=1e-3),  # mm -> m
     dict(type='RandomDepthMix', prob=0.25),
     dict(type='RandomFlip', prob=0.5),
@@ -26,6 +32,7 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(2000, 480), keep_ratio=True),
     # after Resize: the metric compares with the depth at the original size
+    dict(type='CheckDepthMap', dtype='uint16'),
     dict(type='LoadDepthAnnotation', depth_rescale_factor=1e-3),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]

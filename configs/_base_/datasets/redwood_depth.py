@@ -3,7 +3,8 @@
 # 0 = invalid), read by mmseg's NYUDataset; all 5 frames serve as train and
 # val (a smoke/overfit set). Redwood file names carry no NYU scene name, so
 # every frame gets category_id -1 (read only by mmseg's DepthEstimator to
-# pick a scene class embedding, for VPD).
+# pick a scene class embedding, for VPD). Pipelines, CheckDepthMap (uint16)
+# included, and the metric come from nyu_depth.py.
 _base_ = './nyu_depth.py'
 
 data_root = '{{$GLID_MM_DATA:../shared/data}}/depth/redwood/'

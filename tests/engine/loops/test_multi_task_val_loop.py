@@ -265,3 +265,28 @@ def test_two_process_val_equals_one_process_test(dist_run, runner):
     assert isinstance(runner.test_loop, MultiTaskTestLoop)
     for key in KEYS:
         assert metrics[key] == pytest.approx(val[0][key], abs=1e-4), key
+
+
+def test_test_tool_dumps_one_file_per_task(dist_run, project_root, tmp_path):
+    """tools/test.py --out with per-task evaluators writes one pickle per
+    task next to the metrics (GPPF configs)."""
+    import pickle
+    import subprocess
+    import sys
+    work_dir, _ = dist_run
+    out = tmp_path / 'preds.pkl'
+    proc = subprocess.run([
+        sys.executable, 'tools/test.py', TINY,
+        osp.join(work_dir, 'iter_2.pth'), '--work-dir',
+        str(tmp_path / 'test'), '--out',
+        str(out)
+    ],
+                          cwd=project_root,
+                          capture_output=True,
+                          text=True,
+                          env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for task in ('det', 'seg', 'cls'):
+        path = tmp_path / f'preds_{task}.pkl'
+        with open(path, 'rb') as f:
+            assert len(pickle.load(f)) > 0, task
