@@ -1,30 +1,20 @@
 """GPPF's task-level dynamic ResNet: lego layers with per-task controllers."""
-from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
-import torch.nn.functional as F
 from mmdet.models.backbones.resnet import ResNet
 from mmdet.models.layers import ResLayer
-from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from glid_mm.registry import MODELS
-from .cross_task_sync_bn import CrossTaskSyncBN
+from .lego_base import BaseLegoBackbone
 from .lego_layer import LegoLayer, LegoStem
 from .path_export import lego_to_resnet_state_dict
 
 
-def _check_task_name(name) -> None:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f'task names must be Python identifiers (they key '
-                         f'parameters), got {name!r}')
-
-
 @MODELS.register_module(scopes=('mmdet', 'mmseg', 'mmpretrain'))
-class LegoResNet(BaseModule):
+class LegoResNet(BaseLegoBackbone):
     """ResNet whose every block (and stem) is a lego layer of ``N`` units.
 
     GPPF Sec. 3.2 (Fig. 2a): ``L`` lego layers, each of ``N`` units with the
@@ -54,6 +44,10 @@ class LegoResNet(BaseModule):
     multi-process training every unit runs (units off the fixed path under
     ``no_grad``), and with hard sampling or fixed paths the SyncBN backward
     stays local (see :meth:`_update_sync_backward`).
+
+    The task-dynamic part (controllers, sampling, temperature, task
+    context, fixed paths, ``path``, ``selection_probs``, aligned forward) is
+    :class:`BaseLegoBackbone`'s, shared with :class:`LegoSwinTransformer`.
 
     How the task reaches the backbone: mmdet / mmseg / mmpretrain models call
     ``self.backbone(inputs)`` with the image tensor only, and their heads
@@ -141,20 +135,11 @@ class LegoResNet(BaseModule):
             # BN already starts at weight 1, bias 0 (and the zero-init of
             # the residual BN below must survive init_weights)
             init_cfg = [dict(type='Kaiming', layer='Conv2d')]
-        super().__init__(init_cfg)
-        if isinstance(task_names, str) or len(task_names) == 0:
-            raise ValueError(f'task_names must be a non-empty sequence of '
-                             f'names, got {task_names!r}')
-        for name in task_names:
-            _check_task_name(name)
-        if len(set(task_names)) != len(task_names):
-            raise ValueError(f'task_names has duplicates: {task_names}')
+        super().__init__(task_names, num_units, default_task, temperature,
+                         hard, init_cfg)
         if depth not in ResNet.arch_settings:
             raise KeyError(f'LegoResNet.depth={depth!r} is not one of '
                            f'{sorted(ResNet.arch_settings)}')
-        if not isinstance(num_units, int) or num_units < 1:
-            raise ValueError(f'num_units must be a positive int, got '
-                             f'{num_units!r}')
         if not 1 <= num_stages <= 4:
             raise ValueError(f'num_stages must be in 1..4, got {num_stages}')
         if len(strides) < num_stages or len(dilations) < num_stages:
@@ -163,18 +148,9 @@ class LegoResNet(BaseModule):
                 out_indices) < 0:
             raise ValueError(f'out_indices {out_indices} must lie in '
                              f'0..{num_stages - 1}')
-        if default_task is not None and default_task not in task_names:
-            raise KeyError(f'default_task {default_task!r} is not in '
-                           f'task_names {list(task_names)}')
-        self.task_names = tuple(task_names)
-        self.default_task = default_task
-        self.num_units = num_units
         self.lego_stem = lego_stem
-        self.hard = bool(hard)
         self.out_indices = tuple(out_indices)
         self.norm_eval = norm_eval
-        self.set_temperature(temperature)
-        self._task: Optional[str] = None
 
         block, stage_blocks = ResNet.arch_settings[depth]
 
@@ -223,179 +199,29 @@ class LegoResNet(BaseModule):
         self.out_channels = tuple(base_channels * 2**i * block.expansion
                                   for i in self.out_indices)
 
-        self.controllers = nn.ParameterDict({
-            name: nn.Parameter(torch.zeros(self.num_layers, num_units))
-            for name in self.task_names
-        })
-        self.fixed_paths: Dict[str, Tuple[int, ...]] = {}
-        for name, path in (fixed_paths or {}).items():
-            self.fix_path(name, path)
-        self._has_cross_bn = any(
-            isinstance(m, CrossTaskSyncBN) for m in self.modules())
-        self._update_sync_backward()
+        self._init_controllers(fixed_paths)
 
-    # ------------------------------------------------------------ tasks
-    @property
-    def num_layers(self) -> int:
-        """Number of lego layers ``L`` (17 for ResNet-50 with lego stem)."""
-        return len(self.lego)
+    def _path_state_dict(self, path: Sequence[int]) -> dict:
+        """A plain mmdet/mmseg ``ResNet`` state dict of ``path``.
 
-    @property
-    def layer_names(self) -> List[str]:
-        """Lego layer names in order (``'stem'``, ``'layer1_0'``, ...)."""
-        return list(self.lego.keys())
-
-    def _check_task(self, task: str) -> None:
-        if task not in self.controllers:
-            raise KeyError(f'unknown task {task!r}; LegoResNet has '
-                           f'controllers for {list(self.task_names)}')
-
-    @property
-    def current_task(self) -> str:
-        """The task the next forward runs (see the class docstring)."""
-        if self._task is not None:
-            return self._task
-        if self.default_task is not None:
-            return self.default_task
-        if len(self.task_names) == 1:
-            return self.task_names[0]
-        raise RuntimeError(
-            f'LegoResNet has tasks {list(self.task_names)} and no current '
-            f'task: run it inside `with backbone.using_task(name):` (as '
-            f'GPPFMultiTaskModel does from data_samples metainfo["task"]) or '
-            f'set default_task')
-
-    @contextmanager
-    def using_task(self, task: str) -> Iterator[None]:
-        """Run the forwards inside the ``with`` block for ``task``."""
-        self._check_task(task)
-        previous, self._task = self._task, task
-        try:
-            yield
-        finally:
-            self._task = previous
-
-    def set_temperature(self, temperature: float) -> None:
-        """Set the Gumbel-Softmax temperature ``tau`` (eq. 1), ``> 0``."""
-        if not float(temperature) > 0:
-            raise ValueError(f'Gumbel temperature must be > 0, got '
-                             f'{temperature!r}')
-        self.temperature = float(temperature)
-
-    def selection_probs(self, task: str) -> torch.Tensor:
-        """``p^t``: ``[L, N]`` softmax of the controller (detached)."""
-        self._check_task(task)
-        return self.controllers[task].detach().softmax(dim=-1)
-
-    def path(self, task: str) -> List[int]:
-        """The unit run per layer in evaluation: fixed path or argmax."""
-        self._check_task(task)
-        if task in self.fixed_paths:
-            return list(self.fixed_paths[task])
-        return self.controllers[task].detach().argmax(dim=-1).tolist()
-
-    def fix_path(self, task: str, path: Optional[Sequence[int]] = None
-                 ) -> List[int]:
-        """Fix ``task``'s path (``None``: its current argmax path)."""
-        self._check_task(task)
-        if path is None:
-            path = self.controllers[task].detach().argmax(dim=-1).tolist()
-        path = [int(k) for k in path]
-        if len(path) != self.num_layers:
-            raise ValueError(f'path for task {task!r} has {len(path)} '
-                             f'entries; LegoResNet has {self.num_layers} '
-                             f'lego layers {self.layer_names}')
-        bad = [k for k in path if not 0 <= k < self.num_units]
-        if bad:
-            raise ValueError(f'path for task {task!r} has unit indices {bad} '
-                             f'outside 0..{self.num_units - 1}')
-        self.fixed_paths[task] = tuple(path)
-        self._update_sync_backward()
-        return path
-
-    def release_path(self, task: str) -> None:
-        """Let ``task`` select units by its controller again."""
-        self._check_task(task)
-        self.fixed_paths.pop(task, None)
-        self._update_sync_backward()
-
-    def _update_sync_backward(self) -> None:
-        """Exact SyncBN backward only when every unit is in every graph.
-
-        Soft mixing puts every unit in every process's autograd graph. With
-        hard samples or fixed paths processes differentiate through
-        different units, so a per-layer backward all-reduce would pair
-        unrelated layers; :class:`CrossTaskSyncBN` then keeps its forward
-        statistics cross-process and its backward local.
+        Used by :meth:`static_state_dict` (give ``task`` or ``path``).
         """
-        exact = not self.hard and not self.fixed_paths
-        for module in self.modules():
-            if isinstance(module, CrossTaskSyncBN):
-                module.sync_backward = exact
-
-    def _aligned_forward(self) -> bool:
-        """Run every unit (SIMT with cross-process BN, in training)."""
-        return (self.training and self._has_cross_bn
-                and dist.is_available() and dist.is_initialized()
-                and dist.get_world_size() > 1)
-
-    def static_state_dict(self,
-                          task: Optional[str] = None,
-                          path: Optional[Sequence[int]] = None) -> dict:
-        """A plain mmdet/mmseg ``ResNet`` state dict of one path.
-
-        Give ``path`` or ``task`` (its :meth:`path`); controllers dropped.
-        """
-        if (task is None) == (path is None):
-            raise ValueError('give exactly one of task and path')
-        if path is None:
-            path = self.path(task)
         return lego_to_resnet_state_dict(self.state_dict(), path=path)
-
-    def sample_weights(self, task: str) -> torch.Tensor:
-        """Eq. 1: ``u^t = gumbel_softmax(log p^t, tau)``, ``[L, N]``.
-
-        One Gumbel draw per layer; rows sum to 1. With ``hard=True`` rows
-        are one-hot in value with the soft sample's gradient
-        (straight-through). Softmax is shift invariant, so the controller
-        logits stand for ``log p`` directly.
-        """
-        self._check_task(task)
-        return F.gumbel_softmax(
-            self.controllers[task], tau=self.temperature, hard=self.hard,
-            dim=-1)
 
     # ---------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """``x: [B, C, H, W]`` -> tuple of stage outputs (``out_indices``)."""
-        task = self.current_task
-        weights, indices = None, None
-        if task in self.fixed_paths:
-            indices = self.fixed_paths[task]
-        elif self.training:
-            weights = self.sample_weights(task)
-        else:
-            indices = self.controllers[task].detach().argmax(-1).tolist()
-
-        run_all = indices is not None and self._aligned_forward()
-
-        def run(layer_idx: int, layer: LegoLayer, inputs: torch.Tensor):
-            if indices is not None:
-                return layer(
-                    inputs, index=indices[layer_idx], run_all=run_all)
-            return layer(inputs, weights=weights[layer_idx], hard=self.hard)
-
-        layers = list(self.lego.values())
+        run = self._lego_runner()
         start = 0
         if self.lego_stem:
-            x = run(0, layers[0], x)
+            x = run(0, x)
             start = 1
         else:
             x = self.stem(x)
         x = self.maxpool(x)
         outs = []
-        for idx in range(start, len(layers)):
-            x = run(idx, layers[idx], x)
+        for idx in range(start, self.num_layers):
+            x = run(idx, x)
             if idx in self._stage_ends:
                 stage = self._stage_ends.index(idx)
                 if stage in self.out_indices:

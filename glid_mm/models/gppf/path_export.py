@@ -11,6 +11,8 @@ own ``ResNet`` (``deep_stem=False``) loads with no missing keys:
 - ``lego.layer{s}_{j}.units.{k}.X`` -> ``layer{s}.{j}.X``
 
 where ``k`` is the path's unit at that layer. Controllers are dropped.
+:func:`lego_to_swin_state_dict` does the same for a
+:class:`LegoSwinTransformer` and mmpretrain's ``SwinTransformer``.
 """
 import re
 from collections import OrderedDict
@@ -141,3 +143,86 @@ def extract_static_backbone(checkpoint: Union[str, dict],
                 state_dict=static,
                 meta=dict(gppf_path=list(path), gppf_task=task)), out_file)
     return static
+
+
+_SWIN_LEGO_KEY = re.compile(
+    r'^lego\.(stem|stage(\d+)_(\d+|down))\.units\.(\d+)\.(.+)$')
+_SWIN_SHARED_KEY = re.compile(r'^(patch_embed|downsamples\.(\d+)|norm\d+)\.')
+
+
+def lego_to_swin_state_dict(state_dict: Dict[str, torch.Tensor],
+                            path: Union[Sequence[int], str],
+                            prefix: str = '') -> 'OrderedDict':
+    """mmpretrain ``SwinTransformer`` state dict of one lego Swin path.
+
+    The Swin counterpart of :func:`lego_to_resnet_state_dict` for
+    :class:`LegoSwinTransformer` (GPPF-SwinT, Sec. 3.3 extraction):
+
+    - ``lego.stem.units.{k}.X``          -> ``patch_embed.X``
+    - ``lego.stage{i}_{j}.units.{k}.X``  -> ``stages.{i}.blocks.{j}.X``
+    - ``lego.stage{i}_down.units.{k}.X`` -> ``stages.{i}.downsample.X``
+    - ``downsamples.{i}.X`` (shared)     -> ``stages.{i}.downsample.X``
+    - ``patch_embed.X``, ``norm{i}.X`` (shared) are kept
+
+    where ``k`` is the path's unit at that layer; controllers are dropped.
+    The result loads into ``SwinTransformer(arch=..., out_indices=...)``
+    of the lego model's ``arch`` and ``out_indices``.
+
+    Args:
+        state_dict (dict): A LegoSwinTransformer state dict, or a larger one
+            with the backbone under ``prefix``.
+        path (Sequence[int] or str): One unit index per lego layer (in the
+            order ``stem``, ``stage0_0``, ..., ``stage0_down``,
+            ``stage1_0``, ...), or a task name whose argmax path is taken.
+        prefix (str): Key prefix of the backbone. Defaults to ''.
+    """
+    if isinstance(path, str):
+        path = task_path(state_dict, path, prefix)
+    sd = _strip(state_dict, prefix)
+    names = {m.group(1): m for m in map(_SWIN_LEGO_KEY.match, sd) if m}
+    if not names:
+        raise KeyError(f'no lego Swin keys (lego.<layer>.units.<k>.*) under '
+                       f'prefix {prefix!r}')
+
+    def order(name):
+        if name == 'stem':
+            return (-1, 0)
+        m = names[name]
+        block = m.group(3)
+        return (int(m.group(2)), 1 << 30 if block == 'down' else int(block))
+
+    names = sorted(names, key=order)
+    path = [int(k) for k in path]
+    if len(path) != len(names):
+        raise ValueError(f'path has {len(path)} entries but the backbone has '
+                         f'{len(names)} lego layers {names}')
+    chosen = dict(zip(names, path))
+    out = OrderedDict()
+    found = set()
+    for key, value in sd.items():
+        m = _SWIN_LEGO_KEY.match(key)
+        shared = _SWIN_SHARED_KEY.match(key)
+        if m:
+            name, stage, block, unit, rest = m.groups()
+            if int(unit) != chosen[name]:
+                continue
+            found.add(name)
+            if name == 'stem':
+                target = f'patch_embed.{rest}'
+            elif block == 'down':
+                target = f'stages.{stage}.downsample.{rest}'
+            else:
+                target = f'stages.{stage}.blocks.{block}.{rest}'
+        elif shared and shared.group(2) is not None:
+            target = (f'stages.{shared.group(2)}.downsample.'
+                      f'{key[shared.end():]}')
+        elif shared:
+            target = key
+        else:
+            continue  # controllers
+        out[target] = value.clone()
+    missing = [f'{name}: unit {k}' for name, k in chosen.items()
+               if name not in found]
+    if missing:
+        raise ValueError(f'lego layers lack the path units {missing}')
+    return out
