@@ -175,6 +175,47 @@ SIMMIM = BenchModel(
     note='stock config',
     nano_note='encoder shrunk to the nano Swin')
 
+# --------------------------------------------- M3I pre-training (issue 8)
+M3I_PRETRAIN = BenchModel(
+    name='M3I',
+    role='glid_mm',
+    configs=dict(
+        base='configs/m3i/m3i_vit-base-p16_64xb64-amp-coslr-400e_in1k.py',
+        nano='configs/m3i/m3i_vit-tiny-p16_1xb8-200i_hymenoptera-coco128-'
+        '64px.py'),
+    parts=dict(
+        encoder=('backbone', ),
+        decoder=('neck', ),
+        head=('head', ),
+        momentum=('momentum_encoder', )))
+
+MAE = BenchModel(
+    name='MAE',
+    role='peer',
+    configs=dict(
+        base='mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py',
+        nano='mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'),
+    options=dict(
+        nano=dict(
+            model=dict(
+                backbone=dict(
+                    arch=dict(
+                        _delete_=True,
+                        embed_dims=64,
+                        num_layers=2,
+                        num_heads=2,
+                        feedforward_channels=128)),
+                neck=dict(
+                    num_patches=16,
+                    embed_dim=64,
+                    decoder_embed_dim=64,
+                    decoder_depth=2,
+                    decoder_num_heads=2)))),
+    parts=dict(
+        encoder=('backbone', ), decoder=('neck', ), head=('head', )),
+    note='stock config',
+    nano_note='shrunk to the M3I tiny encoder (64 wide, 2 layers, 64 px)')
+
 # ------------------------------------------------------ panoptic inference
 GLID_PANOPTIC = BenchModel(
     name='GLID',

@@ -82,7 +82,7 @@ def pretrain_batch(cfg, batch_size: int, img_size: int,
     from mmengine.dataset import Compose
     mask_cfg = _find_mask_transform(cfg.train_dataloader)
     if mask_cfg is None:
-        raise KeyError('no *MaskGenerator transform in train_dataloader')
+        return pipeline_batch(cfg, batch_size, img_size, device, seed)
     if 'input_size' in mask_cfg:  # SimMIMMaskGenerator
         mask_cfg['input_size'] = img_size
     if img_size % mask_cfg['mask_patch_size']:
@@ -103,6 +103,86 @@ def pretrain_batch(cfg, batch_size: int, img_size: int,
     return dict(
         inputs=torch.stack([it['inputs'] for it in items]).to(device),
         data_samples=[it['data_samples'].to(device) for it in items])
+
+
+def _find_pipeline(node) -> Optional[list]:
+    """The first ``pipeline`` list inside a dataloader config."""
+    if isinstance(node, dict):
+        if isinstance(node.get('pipeline'), (list, tuple)):
+            return list(node['pipeline'])
+        children = node.values()
+    elif isinstance(node, (list, tuple)):
+        children = node
+    else:
+        return None
+    for child in children:
+        found = _find_pipeline(child)
+        if found is not None:
+            return found
+    return None
+
+
+def _set_crop_size(node, img_size: int):
+    """Set every ``RandomResizedCrop`` (also nested, e.g. M3I's views) of a
+    pipeline config to ``img_size``, in place."""
+    if isinstance(node, dict):
+        if node.get('type') == 'RandomResizedCrop':
+            node['scale'] = img_size
+        for child in node.values():
+            _set_crop_size(child, img_size)
+    elif isinstance(node, (list, tuple)):
+        for child in node:
+            _set_crop_size(child, img_size)
+
+
+def pipeline_batch(cfg, batch_size: int, img_size: int,
+                   device: torch.device, seed: int = 0) -> dict:
+    """A batch from the config's own training pipeline on random images.
+
+    For pre-training configs whose masking happens in the model (MAE) or
+    whose inputs are not one masked view (M3I's two views with crop boxes):
+    the pipeline after ``LoadImageFromFile`` runs on random uint8 images of
+    ``1.25 * img_size`` (its crops resized to ``img_size``), with label 0
+    for configs that need a category target, then ``default_collate``.
+
+    Returns:
+        dict: ``inputs`` (a tensor or the list of views) on ``device`` and
+        ``data_samples``.
+    """
+    import copy
+
+    from mmengine.dataset import Compose, default_collate
+    pipeline = _find_pipeline(cfg.train_dataloader)
+    if pipeline is None:
+        raise KeyError('no pipeline in train_dataloader')
+    pipeline = [
+        copy.deepcopy(t) for t in pipeline
+        if t.get('type') != 'LoadImageFromFile'
+    ]
+    _set_crop_size(pipeline, img_size)
+    transform = Compose(pipeline)
+    rng = np.random.default_rng(seed)
+    np.random.seed(seed)
+    side = int(1.25 * img_size)
+    items = []
+    for _ in range(batch_size):
+        img = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        items.append(
+            transform(
+                dict(
+                    img=img,
+                    img_shape=img.shape[:2],
+                    ori_shape=img.shape[:2],
+                    gt_label=0)))
+    batch = default_collate(items)
+    inputs = batch['inputs']
+    if isinstance(inputs, (list, tuple)):
+        inputs = [x.to(device) for x in inputs]
+    else:
+        inputs = inputs.to(device)
+    return dict(
+        inputs=inputs,
+        data_samples=[ds.to(device) for ds in batch['data_samples']])
 
 
 def _optim_wrapper(model, cfg):
@@ -151,22 +231,43 @@ def _measure(spec: BenchModel, arch: str, device: torch.device, dtype: str,
     cfg = load_config(spec.config(arch), options)
     cfg.model.backbone.img_size = img_size
     model = build_model(cfg, device).train()
+    # schedules inside a model (M3I's momentum) read the runner's progress
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_current_instance()
+    hub.update_info('iter', 0)
+    hub.update_info('max_iters', max(1000, warmup + iters + 2))
     optim_wrapper = _optim_wrapper(model, cfg)
     data = pretrain_batch(cfg, batch_size, img_size, device)
     row = dict(params_m=param_counts(model)['total'] / 1e6)
     notes = []
     if with_flops:
+        # two images (M3I pairs each image with another), per image after
+        n = min(2, batch_size)
+        x = data['inputs']
+        x = [v[:n] for v in x] if isinstance(x, (list, tuple)) else x[:n]
         one = model.data_preprocessor(
-            dict(
-                inputs=data['inputs'][:1],
-                data_samples=data['data_samples'][:1]), True)
-        flops = count_flops(
-            model, lambda m, x: total_loss(m.loss(x, one['data_samples'])),
-            (one['inputs'], ))
-        row['fwd_gflops_per_image'] = flops['total'] / 1e9
-        note = unsupported_note(flops['unsupported'])
-        if note:
-            notes.append(note)
+            dict(inputs=x, data_samples=data['data_samples'][:n]), True)
+        try:
+            flops = count_flops(
+                model,
+                lambda m, x: total_loss(m.loss(x, one['data_samples'])),
+                (one['inputs'], ))
+        except Exception as e:  # the tracer cannot follow every model
+            # eager count instead (torch's FlopCounterMode counts 2 FLOPs
+            # per multiply-add: halved to FlopAnalyzer's convention)
+            from torch.utils.flop_counter import FlopCounterMode
+            with FlopCounterMode(display=False) as counter:
+                total_loss(model.loss(one['inputs'], one['data_samples']))
+            row['fwd_gflops_per_image'] = \
+                counter.get_total_flops() / 2 / n / 1e9
+            notes.append('FLOPs by torch FlopCounterMode (matmul / conv '
+                         'only; FlopAnalyzer could not trace: '
+                         f'{type(e).__name__})')
+        else:
+            row['fwd_gflops_per_image'] = flops['total'] / n / 1e9
+            note = unsupported_note(flops['unsupported'])
+            if note:
+                notes.append(note)
 
     def step():
         with autocast(device, dtype):
@@ -201,8 +302,10 @@ def benchmark_pretrain_step(arch: str = 'base',
                             iters: int = 10,
                             with_flops: bool = True,
                             models: Sequence[BenchModel] = (GLID_PRETRAIN,
-                                                            SIMMIM)
-                            ) -> dict:
+                                                            SIMMIM),
+                            name: str = 'glid_pretrain_step',
+                            title: str = 'GLID pre-training step vs SimMIM',
+                            description: Optional[str] = None) -> dict:
     """Time one pre-training step of each model; see the module docstring.
 
     Args:
@@ -214,6 +317,8 @@ def benchmark_pretrain_step(arch: str = 'base',
         warmup, iters: Untimed and timed steps.
         with_flops: Count forward FLOPs (needed for MFU).
         models: The rows; the first is the reference of ``speed vs GLID``.
+        name, title, description: Of the result (its file name and table
+            heading); the defaults are GLID vs SimMIM's.
 
     Returns:
         dict: a result for :func:`glid_mm.benchmark.report.write_results`.
@@ -250,11 +355,11 @@ def benchmark_pretrain_step(arch: str = 'base',
         peak_note if dtype == 'bf16' else 'MFU only for bf16',
     ]
     return make_result(
-        name='glid_pretrain_step',
-        title='GLID pre-training step vs SimMIM',
-        description='One optimisation step of masked-image-modelling '
-        'pre-training, GLID (configs/glid) vs mmpretrain SimMIM, same '
-        'device, precision, batch and image size.',
+        name=name,
+        title=title,
+        description=description or 'One optimisation step of '
+        'masked-image-modelling pre-training, GLID (configs/glid) vs '
+        'mmpretrain SimMIM, same device, precision, batch and image size.',
         environment=env,
         settings=dict(
             arch=arch,

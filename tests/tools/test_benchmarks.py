@@ -181,6 +181,24 @@ def test_scripts_main_in_process(project_root, tmp_path):
         pre.main(['--arch', 'huge'])
 
 
+def test_m3i_pretrain_step_vs_mae(project_root, tmp_path):
+    """Issue 8's benchmark at nano size on the CPU: both rows run from
+    their configs' own pipelines; M3I's FLOPs come from the eager counter
+    when the tracer cannot follow it."""
+    torch.set_num_threads(1)
+    m3i = _script(project_root, 'm3i_pretrain_step')
+    assert m3i.main(NANO + ['--out-dir', str(tmp_path)]) == 0
+    result = _load(tmp_path / 'm3i_pretrain_step.json')
+    rows = _rows(result)
+    assert set(rows) == {'M3I', 'MAE'}
+    for row in rows.values():
+        assert row['status'] == 'ok', row
+        assert row['images_per_s'] > 0 and row['fwd_gflops_per_image'] > 0
+    assert result['settings']['img_size'] == 64
+    md = (tmp_path / 'm3i_pretrain_step.md').read_text()
+    assert '| M3I |' in md and '| MAE |' in md
+
+
 def test_run_row_and_markdown():
     ok = run_row(dict(model='a', role='peer'), lambda: dict(x=1.5))
     assert ok == dict(model='a', role='peer', x=1.5, status='ok')
