@@ -17,6 +17,7 @@ TINY_WOMIX = 'm3i-womix_vit-tiny-p16_1xb8-200i_hymenoptera-coco128-64px.py'
 BASE_400 = 'm3i_vit-base-p16_64xb64-amp-coslr-400e_in1k.py'
 BASE_1600 = 'm3i_vit-base-p16_64xb64-amp-coslr-1600e_in1k.py'
 BASE_WOMIX = 'm3i-womix_vit-base-p16_64xb64-amp-coslr-400e_in1k.py'
+PROBE = 'm3i-probe_vit-tiny-p16_1xb32-30e_hymenoptera-64px.py'
 STOCK_VIT = 'mmpretrain::vision_transformer/vit-base-p16_64xb64_in1k.py'
 
 
@@ -29,7 +30,28 @@ def test_every_config_is_covered(project_root):
         osp.basename(p)
         for p in glob.glob(osp.join(project_root, CONFIG_DIR, '*.py'))
     }
-    assert names == {TINY, TINY_WOMIX, BASE_400, BASE_1600, BASE_WOMIX}
+    assert names == {
+        TINY, TINY_WOMIX, BASE_400, BASE_1600, BASE_WOMIX, PROBE
+    }
+
+
+def test_probe_matches_the_tiny_encoder_and_freezes_it(project_root):
+    """The hymenoptera linear probe reads the tiny M3I encoder: same arch
+    and patch / image size; only the linear head trains."""
+    tiny, probe = _cfg(project_root, TINY), _cfg(project_root, PROBE)
+    assert probe.model.backbone.arch == tiny.model.backbone.arch
+    for key in ('img_size', 'patch_size'):
+        assert probe.model.backbone[key] == tiny.model.backbone[key], key
+    import glid_mm  # noqa: F401
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(probe.model)
+    model.train()
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable <= {'head.fc.weight', 'head.fc.bias',
+                         'backbone.ln2.weight', 'backbone.ln2.bias'}
+    assert {'head.fc.weight', 'head.fc.bias'} <= trainable
 
 
 def _build_model(cfg):
