@@ -89,3 +89,38 @@ def finish(result: dict, args: argparse.Namespace,
 
 
 __all__: List[str] = ['add_common_args', 'resolve_common', 'pick', 'finish']
+
+
+def pretrain_step_main(argv, cli_help: str, batch_sizes: Dict[str, int],
+                       img_sizes: Dict[str, int], **bench_kwargs) -> int:
+    """The command line shared by the pre-training step benchmarks
+    (``tools/benchmark/{glid,m3i}_pretrain_step.py``): common options plus
+    ``--img-size`` and ``--no-flops``; ``batch_sizes`` / ``img_sizes`` are
+    the per-arch defaults, ``bench_kwargs`` go to
+    :func:`glid_mm.benchmark.pretrain_step.benchmark_pretrain_step` (the
+    models compared and the result's name)."""
+    from .pretrain_step import benchmark_pretrain_step
+    p = argparse.ArgumentParser(description=cli_help)
+    add_common_args(p)
+    p.add_argument(
+        '--img-size',
+        type=int,
+        default=None,
+        help='square input (default: ' + ', '.join(
+            f'{k} {v}' for k, v in img_sizes.items()) + ')')
+    p.add_argument(
+        '--no-flops',
+        action='store_true',
+        help='skip FLOP counting (and MFU)')
+    args = resolve_common(p.parse_args(argv))
+    result = benchmark_pretrain_step(
+        arch=args.arch,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=pick(args.batch_size, args.arch, batch_sizes),
+        img_size=pick(args.img_size, args.arch, img_sizes),
+        warmup=args.warmup,
+        iters=args.iters,
+        with_flops=not args.no_flops,
+        **bench_kwargs)
+    return finish(result, args)
