@@ -60,11 +60,17 @@ class GLIDEncoderDecoder(EncoderDecoder):
         self.decoder = build_query_decoder(decoder,
                                            self.decode_head.num_queries)
 
-    def extract_feat(self, inputs: Tensor) -> GLIDDecoded:
+    def extract_feat(self,
+                     inputs: Tensor,
+                     batch_img_metas: Optional[List[dict]] = None
+                     ) -> GLIDDecoded:
         """Encoder, BiFPN and query decoder.
 
         Args:
             inputs (Tensor): ``[B, 3, H, W]``.
+            batch_img_metas (list[dict], optional): Unused (GLID has no
+                scene-class embedding); accepted because mmseg's
+                ``DepthEstimator`` passes it (:class:`GLIDDepthEstimator`).
 
         Returns:
             GLIDDecoded: ``feats`` (neck outputs, fine to coarse) and
