@@ -9,7 +9,7 @@ from mmseg.registry import MODELS as MMSEG_MODELS
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from .glid_mask_predictor import GLIDDecoded
+from .glid_mask_predictor import GLIDDecoded, check_query_feat
 
 
 @MODELS.register_module(scopes=('mmseg', ))
@@ -153,19 +153,8 @@ class GLIDDepthHead(BaseDecodeHead):
             dict: ``centers [..., B, M]``, ``probs [..., B, M, h, w]``
             (softmax over ``M``) and ``depth [..., B, 1, h, w]``.
         """
-        if (query_states.dim() < 3
-                or query_states.shape[-1] != self.in_channels
-                or query_states.shape[-2] != self.num_queries):
-            raise ValueError(
-                f'query_states must be [..., B, {self.num_queries}, '
-                f'{self.in_channels}] (num_queries, in_channels), got '
-                f'{tuple(query_states.shape)}')
-        if (feat.dim() != 4 or feat.shape[1] != self.feat_channels
-                or feat.shape[0] != query_states.shape[-3]):
-            raise ValueError(
-                f'the 1/4-scale feature must be [{query_states.shape[-3]}, '
-                f'{self.feat_channels}, h, w] (batch of query_states, '
-                f'feat_channels), got {tuple(feat.shape)}')
+        check_query_feat(query_states, feat, self.num_queries,
+                         self.in_channels, self.feat_channels, 'num_queries')
         out = self.fc(query_states)
         lengths = out[..., 0].softmax(dim=-1)
         centers = self.bin_centers(lengths)

@@ -65,6 +65,27 @@ def build_query_decoder(decoder: dict, num_queries: int) -> nn.Module:
     return build_model(cfg)
 
 
+def check_query_feat(query_states: Tensor, feat: Tensor, num_queries: int,
+                     in_channels: int, feat_channels: int,
+                     queries_name: str = 'num_queries') -> None:
+    """Check a head's inputs: ``query_states [..., B, M, C_q]`` and the
+    1/4-scale feature ``f^b [B, C_f, h, w]`` of the same batch; the error
+    names the head argument at fault (``queries_name`` is what the head
+    calls ``M``, e.g. ``num_keypoints``)."""
+    if (query_states.dim() < 3 or query_states.shape[-1] != in_channels
+            or query_states.shape[-2] != num_queries):
+        raise ValueError(
+            f'query_states must be [..., B, {num_queries}, {in_channels}] '
+            f'({queries_name}, in_channels), got '
+            f'{tuple(query_states.shape)}')
+    if (feat.dim() != 4 or feat.shape[1] != feat_channels
+            or feat.shape[0] != query_states.shape[-3]):
+        raise ValueError(
+            f'the 1/4-scale feature must be [{query_states.shape[-3]}, '
+            f'{feat_channels}, h, w] (batch of query_states, '
+            f'feat_channels), got {tuple(feat.shape)}')
+
+
 @MODELS.register_module(scopes=('mmdet', 'mmseg'))
 class GLIDMaskPredictor(BaseModule):
     """One linear layer giving class logits and a mask embedding; eq. 4 masks.

@@ -10,7 +10,7 @@ from mmpose.registry import MODELS as MMPOSE_MODELS
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from .glid_mask_predictor import GLIDDecoded
+from .glid_mask_predictor import GLIDDecoded, check_query_feat
 
 
 @MODELS.register_module(scopes=('mmpose', ))
@@ -119,19 +119,8 @@ class GLIDPoseHead(HeatmapHead):
         Returns:
             Tensor: ``[..., B, K, h, w]``.
         """
-        if (query_states.dim() < 3
-                or query_states.shape[-1] != self.in_channels
-                or query_states.shape[-2] != self.num_keypoints):
-            raise ValueError(
-                f'query_states must be [..., B, {self.num_keypoints}, '
-                f'{self.in_channels}] (num_keypoints, in_channels), got '
-                f'{tuple(query_states.shape)}')
-        if (feat.dim() != 4 or feat.shape[1] != self.feat_channels
-                or feat.shape[0] != query_states.shape[-3]):
-            raise ValueError(
-                f'the 1/4-scale feature must be [{query_states.shape[-3]}, '
-                f'{self.feat_channels}, h, w] (batch of query_states, '
-                f'feat_channels), got {tuple(feat.shape)}')
+        check_query_feat(query_states, feat, self.num_keypoints,
+                         self.in_channels, self.feat_channels, 'num_keypoints')
         return torch.einsum('...bkc,bchw->...bkhw', self.fc(query_states),
                             feat)
 
