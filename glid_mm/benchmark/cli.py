@@ -1,7 +1,7 @@
 """Command-line pieces shared by ``tools/benchmark/*.py``."""
 import argparse
 import sys
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import torch
 
@@ -123,4 +123,58 @@ def pretrain_step_main(argv, cli_help: str, batch_sizes: Dict[str, int],
         iters=args.iters,
         with_flops=not args.no_flops,
         **bench_kwargs)
+    return finish(result, args)
+
+
+def inference_main(argv, cli_help: str, task: str, ours,
+                   peers: Dict[str, object],
+                   img_sizes: Dict[str, Tuple[int, int]]) -> int:
+    """The command line shared by the inference benchmarks
+    (``tools/benchmark/glid_{panoptic,detection}_inference.py``): common
+    options plus ``--img-size H W``, ``--extra-peer NAME=CONFIG`` and
+    ``--no-flops``, and ``--peers`` when there is more than one peer to
+    choose from. Rows: ``ours``, then the chosen ``peers`` (all by
+    default), then the extra ones."""
+    from .inference import benchmark_inference
+    from .models import parse_peer_config
+    p = argparse.ArgumentParser(description=cli_help)
+    add_common_args(p)
+    p.add_argument(
+        '--img-size',
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=('H', 'W'),
+        help='input size (default: ' + ', '.join(
+            f'{k} {h} {w}' for k, (h, w) in img_sizes.items()) + ')')
+    if len(peers) > 1:
+        p.add_argument(
+            '--peers',
+            nargs='*',
+            default=list(peers),
+            choices=list(peers),
+            help='peers to run')
+    p.add_argument(
+        '--extra-peer',
+        action='append',
+        default=[],
+        metavar='NAME=CONFIG',
+        help='another model to compare, from its config '
+        '(e.g. mmdet::...); repeatable')
+    p.add_argument('--no-flops', action='store_true')
+    args = resolve_common(p.parse_args(argv))
+    chosen = getattr(args, 'peers', list(peers))
+    models = [ours] + [peers[name] for name in chosen]
+    models += [parse_peer_config(s) for s in args.extra_peer]
+    result = benchmark_inference(
+        task,
+        arch=args.arch,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=pick(args.batch_size, args.arch, dict(base=1, nano=1)),
+        img_size=pick(args.img_size, args.arch, img_sizes),
+        warmup=args.warmup,
+        iters=args.iters,
+        with_flops=not args.no_flops,
+        models=models)
     return finish(result, args)

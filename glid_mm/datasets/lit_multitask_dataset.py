@@ -8,7 +8,7 @@ label. How tasks are mixed is the sampler's job
 (:class:`LiTTaskMixSampler`, :class:`LiTTaskBatchSampler`).
 """
 from collections import Counter
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from mmpretrain.registry import DATASETS as PRETRAIN_DATASETS

@@ -11,51 +11,20 @@ Swin-B backbone: latency, images/s, peak memory and FLOPs per part (issue
 
 Writes ``<out-dir>/glid_detection_inference.{json,md}``.
 """
-import argparse
 import sys
 
-from glid_mm.benchmark.cli import add_common_args, finish, pick, \
-    resolve_common
-from glid_mm.benchmark.inference import benchmark_inference
-from glid_mm.benchmark.models import DETR, DINO, GLID_DETECTION, \
-    parse_peer_config
-
-PEERS = dict(dino=DINO, detr=DETR)
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    add_common_args(p)
-    p.add_argument('--img-size', type=int, nargs=2, default=None,
-                   metavar=('H', 'W'),
-                   help='input size (default: base 800 1333, nano 128 128)')
-    p.add_argument('--peers', nargs='*', default=list(PEERS),
-                   choices=list(PEERS), help='mmdet peers to run')
-    p.add_argument('--extra-peer', action='append', default=[],
-                   metavar='NAME=CONFIG',
-                   help='another model to compare, from its config '
-                   '(e.g. mmdet::...); repeatable')
-    p.add_argument('--no-flops', action='store_true')
-    return resolve_common(p.parse_args(argv))
+from glid_mm.benchmark.cli import inference_main
+from glid_mm.benchmark.models import DETR, DINO, GLID_DETECTION
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    models = [GLID_DETECTION] + [PEERS[name] for name in args.peers]
-    models += [parse_peer_config(s) for s in args.extra_peer]
-    result = benchmark_inference(
+    return inference_main(
+        argv,
+        __doc__.split('\n')[0],
         'detection',
-        arch=args.arch,
-        device=args.device,
-        dtype=args.dtype,
-        batch_size=pick(args.batch_size, args.arch, dict(base=1, nano=1)),
-        img_size=pick(args.img_size, args.arch,
-                      dict(base=(800, 1333), nano=(128, 128))),
-        warmup=args.warmup,
-        iters=args.iters,
-        with_flops=not args.no_flops,
-        models=models)
-    return finish(result, args)
+        GLID_DETECTION,
+        peers=dict(dino=DINO, detr=DETR),
+        img_sizes=dict(base=(800, 1333), nano=(128, 128)))
 
 
 if __name__ == '__main__':

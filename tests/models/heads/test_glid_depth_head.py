@@ -17,7 +17,6 @@ from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
 from glid_mm.models.heads import GLIDDepthHead
-from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded
 from glid_mm.models.losses import SigLoss
 from glid_mm.registry import build_model
 
