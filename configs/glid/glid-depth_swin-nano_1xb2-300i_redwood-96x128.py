@@ -1,6 +1,6 @@
 # GLID depth fine-tuning at smoke scale on the 5 bundled Redwood RGB-D
 # frames (../_base_/datasets/redwood_depth.py: same frames for train and
-# val): the nano GLID of glid_swin-nano_1xb16-300i_bundled-64px.py (Swin
+# val): the nano GLID of glid_swin-nano_1xb16-300i_bundled-128px.py (Swin
 # width 32, 1-block BiFPN of width 32, 3-block decoder of width 64) with
 # 64 queries and the bins head (eq. 5-7), batch 2 of 96x128 crops from
 # frames resized to 160x120, 300 iterations, mmseg's DepthMetric. Same code

@@ -1,7 +1,7 @@
 # GLID pose fine-tuning at smoke scale on the bundled COCO keypoint samples
 # (../_base_/datasets/coco_keypoints_samples.py: 12 person instances of 4
 # val2017 images, used for train and val): the nano GLID of
-# glid_swin-nano_1xb16-300i_bundled-64px.py (Swin width 32, 1-block BiFPN
+# glid_swin-nano_1xb16-300i_bundled-128px.py (Swin width 32, 1-block BiFPN
 # of width 32, 3-block decoder of width 64) with 17 keypoint queries and
 # the eq. 8 head, MSRA heatmaps 192x256 -> 48x64, flip test, CocoMetric.
 # Same code path as the COCO recipe

@@ -1,6 +1,6 @@
 # GLID semantic segmentation fine-tuning at smoke scale on real CamVid
 # (11 classes): the nano GLID of
-# glid_swin-nano_1xb16-300i_bundled-64px.py (Swin width 32, 1-block BiFPN of
+# glid_swin-nano_1xb16-300i_bundled-128px.py (Swin width 32, 1-block BiFPN of
 # width 32, 3-block decoder of width 64) with 100 queries [CLS] + e_i (eq. 3)
 # and the one-linear-layer mask head (eq. 4), batch 8 of 128x160 crops,
 # 2,000 iterations, validated on the 101 val frames with mmseg's IoUMetric.

@@ -144,12 +144,23 @@ GLID_PRETRAIN = BenchModel(
     role='glid_mm',
     configs=dict(
         base='configs/glid/glid_swin-b_16xb128-coslr-300e_in1k-192px.py',
-        nano='configs/glid/glid_swin-nano_1xb16-300i_bundled-64px.py'),
+        nano='configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'),
     parts=dict(
         encoder=('backbone', ),
         fpn=('neck', ),
         decoder=('decoder', ),
         head=('head', )))
+
+GLID_PRETRAIN_MASKTOKEN = BenchModel(
+    name='GLID mask-token',
+    role='glid_mm',
+    configs=dict(
+        base='configs/glid/glid_swin-b-masktoken_16xb128-coslr-300e_in1k-'
+        '192px.py',
+        nano='configs/glid/glid_swin-nano-masktoken_1xb16-300i_bundled-'
+        '128px.py'),
+    parts=GLID_PRETRAIN.parts,
+    note='ablation: SimMIM-style mask-token encoder on the full grid')
 
 SIMMIM = BenchModel(
     name='SimMIM',

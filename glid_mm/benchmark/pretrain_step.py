@@ -23,6 +23,7 @@ the step time and the GPU's dense bf16 peak
 bf16 on a known GPU; otherwise the column is empty.
 """
 import logging
+import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -33,9 +34,9 @@ from mmengine.optim import build_optim_wrapper
 from .environment import collect_environment, dense_bf16_peak_tflops
 from .flops import count_flops, param_counts, unsupported_note
 from .measure import (CPU_MEMORY_NOTE, CUDA_MEMORY_NOTE, autocast,
-                      peak_memory, time_fn)
-from .models import (GLID_PRETRAIN, SIMMIM, BenchModel, build_model,
-                     load_config, model_note)
+                      part_times, peak_memory, synchronize, time_fn)
+from .models import (GLID_PRETRAIN, GLID_PRETRAIN_MASKTOKEN, SIMMIM,
+                     BenchModel, build_model, load_config, model_note)
 from .report import make_result, run_row
 
 COLUMNS = (
@@ -49,8 +50,21 @@ COLUMNS = (
     ('fwd_gflops_per_image', 'fwd GFLOPs/img', '.3g'),
     ('achieved_tflops', 'achieved TFLOP/s', '.3g'),
     ('mfu_percent', 'MFU (%)', '.1f'),
+    ('encoder_ms', 'encoder fwd (ms)', '.1f'),
+    ('fpn_ms', 'Bi-FPN fwd (ms)', '.1f'),
+    ('decoder_ms', 'decoder fwd (ms)', '.1f'),
+    ('head_ms', 'head fwd (ms)', '.1f'),
+    ('rest_ms', 'other fwd (ms)', '.1f'),
+    ('backward_ms', 'backward (ms)', '.1f'),
+    ('optimizer_ms', 'optimizer (ms)', '.1f'),
     ('note', 'note', ''),
 )
+
+#: benchmark part name -> result column (SimMIM's one-layer decoder, its
+#: ``neck``, is its "decoder" part; parts without a column are not shown)
+PART_COLUMNS = dict(
+    encoder='encoder_ms', fpn='fpn_ms', decoder='decoder_ms',
+    head='head_ms', rest='rest_ms')
 
 
 def _find_mask_transform(node) -> Optional[dict]:
@@ -278,6 +292,8 @@ def _measure(spec: BenchModel, arch: str, device: torch.device, dtype: str,
 
     timing = time_fn(step, device, warmup=warmup, iters=iters)
     mem = peak_memory(step, device)
+    row.update(step_profile(model, spec.parts, data, optim_wrapper, device,
+                            dtype, iters))
     step_s = timing['mean_s']
     row.update(
         step_ms=1e3 * step_s,
@@ -293,6 +309,56 @@ def _measure(spec: BenchModel, arch: str, device: torch.device, dtype: str,
     return row
 
 
+def step_profile(model, parts: Dict[str, Sequence[str]], data: dict,
+                 optim_wrapper, device: torch.device, dtype: str,
+                 iters: int) -> Dict[str, float]:
+    """Milliseconds per step in each part, in separate profiled steps.
+
+    The forward (preprocessor + loss) is split by module with
+    :func:`glid_mm.benchmark.measure.part_times` (exclusive times, a
+    synchronize at every part boundary); backward and the optimizer step
+    are timed around ``optim_wrapper.backward`` / ``step``. Profiled steps
+    are slower than the plain ones by the synchronisation, so the parts
+    may sum to a little more than ``step (ms)``.
+    """
+    spent = dict(backward=0.0, optimizer=0.0)
+    losses = []
+    names = dict(model.named_modules())
+    # parts held outside the module tree (M3I's momentum encoder) are left
+    # in 'rest'
+    parts = {
+        part: mods
+        for part, mods in parts.items() if all(m in names for m in mods)
+    }
+
+    def forward():
+        with autocast(device, dtype):
+            batch = model.data_preprocessor(data, True)
+            loss, _ = model.parse_losses(model(**batch, mode='loss'))
+        losses.append(loss)
+
+    fwd = dict.fromkeys(list(parts) + ['rest'], 0.0)
+    for _ in range(iters):
+        for part, sec in part_times(model, forward, parts, device).items():
+            fwd[part] += sec
+        synchronize(device)
+        start = time.perf_counter()
+        optim_wrapper.backward(losses.pop())
+        synchronize(device)
+        mid = time.perf_counter()
+        optim_wrapper.step()
+        optim_wrapper.zero_grad()
+        synchronize(device)
+        spent['backward'] += mid - start
+        spent['optimizer'] += time.perf_counter() - mid
+    out = {
+        PART_COLUMNS[part]: 1e3 * sec / iters
+        for part, sec in fwd.items() if part in PART_COLUMNS
+    }
+    out.update({f'{k}_ms': 1e3 * v / iters for k, v in spent.items()})
+    return out
+
+
 def benchmark_pretrain_step(arch: str = 'base',
                             device: str = 'cuda',
                             dtype: str = 'bf16',
@@ -301,8 +367,9 @@ def benchmark_pretrain_step(arch: str = 'base',
                             warmup: int = 2,
                             iters: int = 10,
                             with_flops: bool = True,
-                            models: Sequence[BenchModel] = (GLID_PRETRAIN,
-                                                            SIMMIM),
+                            models: Sequence[BenchModel] = (
+                                GLID_PRETRAIN, GLID_PRETRAIN_MASKTOKEN,
+                                SIMMIM),
                             name: str = 'glid_pretrain_step',
                             title: str = 'GLID pre-training step vs SimMIM',
                             description: Optional[str] = None) -> dict:

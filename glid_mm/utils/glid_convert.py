@@ -19,8 +19,10 @@ MODES = {
     'backbone+neck': ('backbone', 'neck'),
     'all': ('backbone', 'neck', 'decoder', 'queries'),
 }
-#: pre-training only: the head (patch pixels) and the [M] mask tokens
-PRETRAIN_ONLY = ('head.', 'backbone.mask_token', 'decoder.queries.mask_token')
+#: pre-training only: the head (patch pixels), the [M] mask tokens and the
+#: masked-position embeddings of the visible-token encoder's pyramid
+PRETRAIN_ONLY = ('head.', 'backbone.mask_token', 'pyramid_mask_tokens.',
+                 'decoder.queries.mask_token')
 PARTS = ('backbone', 'neck', 'decoder', 'queries', 'head', 'other')
 
 

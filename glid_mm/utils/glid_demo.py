@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 
 from .stack_demo import last_metrics, read_scalars, write_results
 
-PRETRAIN_CFG = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-64px.py'
+PRETRAIN_CFG = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'
 FINETUNE_CFG = 'configs/glid/glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py'
 
 

@@ -138,7 +138,7 @@ def test_tiny_config_builds_and_matches_nano_pretraining(project_root, name):
     model = build_model(cfg.model)
     pre = Config.fromfile(
         osp.join(project_root, 'configs', 'glid',
-                 'glid_swin-nano_1xb16-300i_bundled-64px.py')).model
+                 'glid_swin-nano_1xb16-300i_bundled-128px.py')).model
     assert model.neck.in_channels == pre.neck.in_channels
     assert model.decoder.embed_dims == pre.decoder.embed_dims
     assert model.decoder.num_layers == pre.decoder.num_layers

@@ -55,7 +55,7 @@ def run_all_out(project_root, tmp_path_factory):
     out = tmp_path_factory.mktemp('bench')
     cmd = [
         sys.executable, 'tools/benchmark/run_all.py', *NANO, '--out-dir',
-        str(out), '--complexity-configs', 'glid_swin-nano*', '--strict'
+        str(out), '--complexity-configs', 'glid_swin-nano_*', '--strict'
     ]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True,
                           text=True, timeout=300, env=_env())
@@ -84,13 +84,18 @@ def test_pretrain_rows(run_all_out):
     result = _load(run_all_out / 'glid_pretrain_step.json')
     assert result['settings']['dtype'] == 'fp32'
     rows = _rows(result)
-    assert set(rows) == {'GLID', 'SimMIM'}
+    assert set(rows) == {'GLID', 'GLID mask-token', 'SimMIM'}
     for row in rows.values():
         assert row['status'] == 'ok', row
         for key in ('step_ms', 'images_per_s', 'fwd_gflops_per_image',
-                    'params_m', 'achieved_tflops'):
+                    'params_m', 'achieved_tflops', 'encoder_ms',
+                    'decoder_ms', 'head_ms', 'backward_ms', 'optimizer_ms'):
             assert row[key] > 0, (row['model'], key)
         assert row.get('mfu_percent') is None  # CPU: no peak, no MFU
+    assert rows['GLID']['fpn_ms'] > 0 and 'fpn_ms' not in rows['SimMIM']
+    # the visible-token encoder does fewer FLOPs than the mask-token one
+    assert (rows['GLID']['fwd_gflops_per_image'] <
+            rows['GLID mask-token']['fwd_gflops_per_image'])
     assert rows['GLID']['relative_speed'] == pytest.approx(1.0)
     assert rows['GLID']['role'] == 'glid_mm'
     assert rows['SimMIM']['role'] == 'peer'
@@ -126,8 +131,8 @@ def test_side_costs_and_complexity_rows(run_all_out):
     assert by_name['lego soft: step']['value'] > 0
     cx = _load(run_all_out / 'model_complexity.json')
     (row, ) = cx['rows']
-    assert row['config'] == 'glid_swin-nano_1xb16-300i_bundled-64px.py'
-    assert row['status'] == 'ok' and row['input'] == '64x64'
+    assert row['config'] == 'glid_swin-nano_1xb16-300i_bundled-128px.py'
+    assert row['status'] == 'ok' and row['input'] == '128x128'
     parts = ('encoder', 'fpn', 'decoder', 'head')
     assert sum(row[f'params_{p}_m']
                for p in parts) + row['params_other_m'] == pytest.approx(

@@ -14,7 +14,7 @@ import glid_mm  # noqa: F401
 from glid_mm.registry import build_model
 from glid_mm.utils.glid_attention import attention_picture, query_attention
 
-PRETRAIN = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-64px.py'
+PRETRAIN = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'
 SEMSEG = 'configs/glid/glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py'
 
 
@@ -48,12 +48,14 @@ def test_pretrain_model_uses_mask_queries(project_root, image, tmp_path):
     model = _model(project_root, PRETRAIN, 'mmpretrain')
     img = mmcv.imread(image, channel_order='rgb')
     out = tmp_path / 'att.png'
-    res = attention_picture(model, img, str(out), size=(64, 64), num_queries=3)
-    assert res['maps'][0].shape[0] == 12  # 75 % of the 4x4 patch grid
+    res = attention_picture(model, img, str(out), size=(128, 128),
+                            num_queries=3)
+    assert res['maps'][0].shape[0] == 12  # 75 % of the 4x4 unit grid
     assert res['query_names'][0].startswith('mask query')
     assert len(res['queries']) == 3 and out.stat().st_size > 5000
     with pytest.raises(ValueError, match='out of range'):
-        attention_picture(model, img, str(out), size=(64, 64), queries=[99])
+        attention_picture(model, img, str(out), size=(128, 128),
+                          queries=[99])
     with pytest.raises(ValueError, match='multiple of 32'):
         query_attention(model, img, size=(60, 64))
 

@@ -361,7 +361,7 @@ def test_train_tool_stops_on_a_broken_annotation_file(project_root, configs,
 # ----------------------------------------------------------------------
 # load_from (item 9)
 # ----------------------------------------------------------------------
-PRETRAIN_CFG = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-64px.py'
+PRETRAIN_CFG = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'
 SEMSEG_CFG = 'configs/glid/glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py'
 FCN_CFG = 'configs/stack/fcn_r18-d8_1xb2-2it_camvid-128x160.py'
 
@@ -390,14 +390,18 @@ def test_glid_pretrain_checkpoint_fits_finetuning_model(models, tmp_path):
     torch.save(dict(state_dict=models['pretrain'].state_dict(), meta={}), ckpt)
     text = check_load_from(models['semseg'], str(ckpt))
     lines = text.splitlines()
-    n = len(models['pretrain'].state_dict()) - 4  # 4 pre-training only
+    # 7 pre-training only: the [M] token, the pixel head's weight and bias
+    # and the 4 masked-position embeddings of the encoder's pyramid
+    n = len(models['pretrain'].state_dict()) - 7
     n -= sum(
         k.endswith('num_batches_tracked')
         for k in models['pretrain'].state_dict())
     assert lines[0] == (f'{n} matched, 0 shape mismatches, 3 missing, '
-                        '4 unexpected')
+                        '7 unexpected')
     backbone = next(x for x in lines if x.startswith('  backbone:'))
-    assert backbone.endswith('matched; 1 unexpected (backbone.mask_token)')
+    assert backbone.endswith(' matched'), backbone  # same keys as Swin's
+    other = next(x for x in lines if x.startswith('  other:'))
+    assert 'unexpected (pyramid_mask_tokens.0' in other
     head = next(x for x in lines if x.startswith('  head:'))
     assert 'missing (decode_head.predictor.fc.weight' in head
     assert 'unexpected (head.predictor.weight' in head

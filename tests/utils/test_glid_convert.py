@@ -6,7 +6,7 @@ import glid_mm  # noqa: F401
 from glid_mm.utils.glid_convert import (convert_pretrain_to_finetune,
                                         load_report, part_of)
 
-PRE = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-64px.py'
+PRE = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'
 SEM = 'configs/glid/glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py'
 
 
@@ -32,8 +32,10 @@ def test_part_of():
 def test_all_loads_with_only_the_new_head_and_query_embed_missing(
         project_root, pretrain_state):
     kept, dropped = convert_pretrain_to_finetune(pretrain_state, 'all')
-    assert all(k.startswith('head.') or k.endswith('mask_token')
-               for k in dropped)
+    assert all(
+        k.startswith(('head.', 'pyramid_mask_tokens.'))
+        or k.endswith('mask_token') for k in dropped)
+    assert sum(k.startswith('pyramid_mask_tokens.') for k in dropped) == 4
     assert any(k.startswith('head.') for k in dropped)
     report = load_report(_build(project_root, SEM), kept)
     assert report['missing'] == {

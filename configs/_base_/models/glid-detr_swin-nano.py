@@ -1,4 +1,4 @@
-# The nano GLID of glid_swin-nano_1xb16-300i_bundled-64px.py (4-stage Swin of
+# The nano GLID of glid_swin-nano_1xb16-300i_bundled-128px.py (4-stage Swin of
 # width 32, 1 block per stage, window 2; 1-block BiFPN of width 32; 3-block
 # query decoder of width 64) fine-tuned for detection: glid-detr_swin-b.py
 # at smoke scale, so a nano pre-training checkpoint loads with load_from.

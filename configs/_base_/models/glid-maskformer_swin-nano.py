@@ -1,4 +1,4 @@
-# The nano GLID of glid_swin-nano_1xb16-300i_bundled-64px.py (4-stage Swin of
+# The nano GLID of glid_swin-nano_1xb16-300i_bundled-128px.py (4-stage Swin of
 # width 32 with 1 block per stage and window 2, a 1-block BiFPN of width 32,
 # a 3-block query decoder of width 64) fine-tuned for mask classification in
 # mmdet: ../_base_/models/glid-maskformer_swin-b.py at smoke scale, so a

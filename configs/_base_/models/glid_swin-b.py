@@ -1,5 +1,5 @@
 # GLID pre-training model, Swin-B encoder (GLID Sec. 3.1 / Sec. 4):
-# Swin-B -> BiFPN over its four stages (1/4..1/32) -> 6-block query decoder of
+# Swin-B (visible tokens only) -> BiFPN over its four stages (1/4..1/32) -> 6-block query decoder of
 # width 512 with [CLS] + one mask query per masked 32 px patch -> linear head
 # to the patch's 32 * 32 * 3 pixels, MSE on masked patches (eq. 2).
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
@@ -16,6 +16,10 @@ model = dict(
         arch='base',
         img_size=192,
         out_indices=(0, 1, 2, 3),
+        # the encoder processes only the visible tokens (Sec. 3.1, "following
+        # MAE"): 9 of 36 32-px units at 75 % masking; the mask-token ablation
+        # is glid_swin-b-masktoken_16xb128-coslr-300e_in1k-192px.py
+        mask_mode='visible',
         # 192 px: token maps 48/24/12/6, window 6 as SimMIM's Swin-B
         stage_cfgs=dict(block_cfgs=dict(window_size=6)),
         drop_path_rate=0.0),

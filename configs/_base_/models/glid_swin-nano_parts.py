@@ -1,5 +1,5 @@
 # Nano sizes of the GLID encoder-decoder, those of the nano pre-training
-# config (../../glid/glid_swin-nano_1xb16-300i_bundled-64px.py): a 4-stage
+# config (../../glid/glid_swin-nano_1xb16-300i_bundled-128px.py): a 4-stage
 # Swin of width 32 with 1 block per stage and window 2, a 1-block BiFPN of
 # width 32 and a 3-block query decoder of width 64. A nano fine-tuning
 # config inherits a Swin-B task model base and this file, and merges

@@ -3,6 +3,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
+from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
@@ -17,17 +18,32 @@ class GLID(BaseSelfSupervisor):
     """GLID: generalist encoder-decoder pre-training (Sec. 3.1, Fig. 3).
 
     ``P = H(Dec(Q, Enc(x)))`` (eq. 1) with ``Q = [CLS, M_1 .. M_N]``: the
-    Swin encoder sees the masked image (masked tokens replaced by a mask
-    token, see :class:`GLIDSwinTransformer` for why), the BiFPN neck fuses
-    its four stages, the query decoder decodes one mask query per masked
+    Swin encoder processes only the visible tokens (Sec. 3.1, "following
+    MAE"; ``GLIDSwinTransformer(mask_mode='visible')``, or the SimMIM-style
+    mask-token encoder as an ablation), the BiFPN neck fuses its four
+    stages, the query decoder decodes one mask query per masked
     patch (mask token + that patch's sine position) plus ``[CLS]`` at index
     0, and the linear head maps each mask query's state to its patch's
     pixels, scored by the MSE of eq. 2. ``[CLS]`` is dropped before the head
     (out of the loss) but the mask queries attend to it, so it receives
     gradient (Sec. 3.1). Only the last decoder block is supervised.
 
+    Masked positions in the pyramid (visible-token encoder): the encoder
+    returns its four maps with zeros where units are masked; before the
+    Bi-FPN each level's masked positions get a learnable embedding
+    ``pyramid_mask_tokens[i]`` (``[1, C_i, 1, 1]``, trunc-normal 0.02). Why:
+    the Bi-FPN's convolutions and the decoder's cross-attention need a value
+    at every position of the full 1/4..1/32 grid, and the paper gives none;
+    a learned token is what MAE's decoder puts at masked positions, it
+    carries no pixel of a masked patch (tested), lets the model tell
+    "masked" from "dark", and costs ``sum(C_i)`` parameters that are
+    dropped for fine-tuning, where nothing is masked. The queries still
+    carry each masked patch's position, so where to reconstruct comes from
+    the query, not from the filled map.
+
     State-dict layout (used by the pre-train -> fine-tune conversion):
-    ``backbone.*`` (encoder; ``backbone.mask_token`` pre-training only),
+    ``backbone.*`` (encoder; ``backbone.mask_token`` in mask-token mode
+    only), ``pyramid_mask_tokens.*`` (visible-token mode only),
     ``neck.*`` (BiFPN), ``decoder.*`` with ``decoder.queries.*``
     (``cls_token``; ``mask_token`` pre-training only), ``head.*``
     (pre-training head, dropped when fine-tuning).
@@ -75,7 +91,50 @@ class GLID(BaseSelfSupervisor):
         if self.head.patch_size % stride:
             raise ValueError(f'head.patch_size={self.head.patch_size} must '
                              f'be a multiple of the encoder patch {stride}')
-        self.token_scale = self.head.patch_size // stride
+        self.visible_only = (
+            getattr(self.backbone, 'mask_mode', 'mask_token') == 'visible')
+        if self.visible_only:
+            total = self.backbone.total_stride
+            if self.head.patch_size % total:
+                raise ValueError(
+                    f'head.patch_size={self.head.patch_size} (the mask unit) '
+                    'must be a multiple of the encoder\'s total stride '
+                    f'{total} px for visible-token encoding; use a '
+                    f"{total} px mask unit or backbone.mask_mode='mask_token'")
+            # learnable stand-ins for the masked positions of each encoder
+            # level, as MAE's decoder fills masked positions with its mask
+            # token (see the class docstring)
+            self.pyramid_mask_tokens = nn.ParameterList([
+                nn.Parameter(
+                    torch.zeros(1, self.backbone.num_features[i], 1, 1))
+                for i in self.backbone.out_indices
+            ])
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.visible_only:
+            for token in self.pyramid_mask_tokens:
+                trunc_normal_(token, std=.02)
+
+    def fill_masked(self, feats: Tuple[Tensor, ...],
+                    mask: Tensor) -> Tuple[Tensor, ...]:
+        """Put each level's mask embedding at the masked positions.
+
+        Args:
+            feats: the visible-token encoder's maps ``[B, C_i, H_i, W_i]``,
+                zero at masked positions.
+            mask: ``[B, U_h, U_w]`` unit mask, True = masked.
+        """
+        if len(feats) != len(self.pyramid_mask_tokens):
+            raise ValueError(f'{len(feats)} encoder levels but '
+                             f'{len(self.pyramid_mask_tokens)} mask '
+                             'embeddings (backbone.out_indices)')
+        out = []
+        for feat, token in zip(feats, self.pyramid_mask_tokens):
+            s = feat.shape[-1] // mask.shape[-1]
+            m = mask.repeat_interleave(s, 1).repeat_interleave(s, 2)
+            out.append(torch.where(m[:, None], token.to(feat.dtype), feat))
+        return tuple(out)
 
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """Unmasked encoder + BiFPN features, fine to coarse."""
@@ -107,9 +166,10 @@ class GLID(BaseSelfSupervisor):
             raise ValueError(f'mask must be [B, H/{p}, W/{p}] = '
                              f'{[B, H // p, W // p]} for inputs '
                              f'{list(inputs.shape)}, got {list(mask.shape)}')
-        s = self.token_scale
-        token_mask = mask.repeat_interleave(s, 1).repeat_interleave(s, 2)
-        feats = self.neck(self.backbone(inputs, token_mask.float()))
+        feats = self.backbone(inputs, mask)
+        if self.visible_only:
+            feats = self.fill_masked(feats, mask)
+        feats = self.neck(feats)
         queries, idx = self.mask_queries(mask)
         out = self.decoder(feats, queries, return_attn=return_attn)
         pred = self.head(out['query_states'][-1][:, 1:])  # [CLS] left out

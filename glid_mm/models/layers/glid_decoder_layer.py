@@ -3,10 +3,10 @@
 mmdet's :class:`Mask2FormerTransformerDecoderLayer` already has GLID's order
 (cross-attention to one feature level, then self-attention among queries,
 then FFN, each followed by LayerNorm; GLID Sec. 3.1 "Architecture"). This
-subclass only adds the option to return the cross-attention weights (for the
+subclass adds the option to return the cross-attention weights (for the
 query attention pictures of Fig. 4), computed by the same
 ``nn.MultiheadAttention`` in the same call, so the output is identical with or
-without them.
+without them, and skips the weights when they are not wanted.
 """
 from typing import Optional, Tuple
 
@@ -18,22 +18,28 @@ from torch import Tensor
 class GLIDDecoderLayer(Mask2FormerTransformerDecoderLayer):
     """Mask2Former decoder layer that can also return cross-attention maps.
 
+    The same parameters and order as mmdet's layer; both attentions are
+    called with ``need_weights=False`` unless the maps are asked for, so
+    torch takes its fused scaled-dot-product path instead of materialising
+    and head-averaging the ``[B, heads, Q, K]`` weights that mmcv's
+    ``MultiheadAttention`` wrapper requests and then drops.
+
     Args: see :class:`mmdet.models.layers.DetrTransformerDecoderLayer`
     (``self_attn_cfg``, ``cross_attn_cfg``, ``ffn_cfg``, ``norm_cfg``); all
     attentions must be ``batch_first``. Drop path goes through each
     sub-layer's ``dropout_layer=dict(type='DropPath', drop_prob=p)``.
     """
 
-    def _cross_attn_with_weights(self, query: Tensor, key: Tensor,
-                                 value: Tensor, query_pos: Optional[Tensor],
-                                 key_pos: Optional[Tensor],
-                                 attn_mask: Optional[Tensor],
-                                 key_padding_mask: Optional[Tensor]
-                                 ) -> Tuple[Tensor, Tensor]:
-        """``mmcv.cnn.bricks.transformer.MultiheadAttention.forward`` with
-        ``need_weights=True``; returns ``(out [B, Q, C], attn [B, Q, K])``,
-        the attention averaged over heads."""
-        mha = self.cross_attn
+    @staticmethod
+    def _attend(mha, query: Tensor, key: Tensor, value: Tensor,
+                query_pos: Optional[Tensor], key_pos: Optional[Tensor],
+                attn_mask: Optional[Tensor],
+                key_padding_mask: Optional[Tensor], need_weights: bool
+                ) -> Tuple[Tensor, Optional[Tensor]]:
+        """``mmcv.cnn.bricks.transformer.MultiheadAttention.forward`` (batch
+        first, residual from ``query``) with ``need_weights`` chosen;
+        returns ``(out [B, Q, C], attn [B, Q, K] averaged over heads or
+        None)``."""
         identity = query
         q = query if query_pos is None else query + query_pos
         k = key if key_pos is None else key + key_pos
@@ -43,7 +49,7 @@ class GLIDDecoderLayer(Mask2FormerTransformerDecoderLayer):
             value=value.transpose(0, 1),
             attn_mask=attn_mask,
             key_padding_mask=key_padding_mask,
-            need_weights=True,
+            need_weights=need_weights,
             average_attn_weights=True)
         out = out.transpose(0, 1)
         return identity + mha.dropout_layer(mha.proj_drop(out)), weights
@@ -78,30 +84,17 @@ class GLIDDecoderLayer(Mask2FormerTransformerDecoderLayer):
             Tensor ``[B, Q, C]``, or ``(Tensor, attn [B, Q, K])`` with
             ``return_attn``.
         """
-        if not return_attn:
-            return super().forward(
-                query,
-                key=key,
-                value=value,
-                query_pos=query_pos,
-                key_pos=key_pos,
-                self_attn_mask=self_attn_mask,
-                cross_attn_mask=cross_attn_mask,
-                key_padding_mask=key_padding_mask,
-                **kwargs)
-        query, weights = self._cross_attn_with_weights(
-            query, key, value, query_pos, key_pos, cross_attn_mask,
-            key_padding_mask)
+        if kwargs:
+            raise TypeError('GLIDDecoderLayer.forward got unexpected '
+                            f'arguments {sorted(kwargs)}')
+        query, weights = self._attend(self.cross_attn, query, key, value,
+                                      query_pos, key_pos, cross_attn_mask,
+                                      key_padding_mask, return_attn)
         query = self.norms[0](query)
-        query = self.self_attn(
-            query=query,
-            key=query,
-            value=query,
-            query_pos=query_pos,
-            key_pos=query_pos,
-            attn_mask=self_attn_mask,
-            **kwargs)
+        query, _ = self._attend(self.self_attn, query, query, query,
+                                query_pos, query_pos, self_attn_mask, None,
+                                False)
         query = self.norms[1](query)
         query = self.ffn(query)
         query = self.norms[2](query)
-        return query, weights
+        return (query, weights) if return_attn else query

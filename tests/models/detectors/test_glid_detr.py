@@ -16,7 +16,7 @@ from glid_mm.registry import build_model
 
 NANO = 'configs/glid/glid-det_swin-nano_1xb8-2k_coco128-320x240.py'
 SWIN_B = 'configs/glid/glid-det_swin-b_8xb2-50e_coco.py'
-PRETRAIN = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-64px.py'
+PRETRAIN = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'
 
 
 @pytest.fixture

@@ -173,7 +173,7 @@ def test_every_parameter_gets_a_gradient_and_loss_keys(cfg):
 
 
 def test_loss_falls_on_redwood_and_depth_metric_runs(cfg, tmp_path):
-    """8 steps of the tiny config's AdamW (lr raised to 2e-3 for so short a
+    """20 steps of the tiny config's AdamW (lr raised to 2e-3 for so short a
     run) on 2 real frames, then a 2-iteration runner (real pipeline)
     validated with DepthMetric."""
     torch.manual_seed(0)
@@ -184,11 +184,12 @@ def test_loss_falls_on_redwood_and_depth_metric_runs(cfg, tmp_path):
     optim = build_optim_wrapper(model, optim_cfg)
     data = model.data_preprocessor(_fixed_batch(cfg, [0, 3]), training=True)
     values = []
-    for _ in range(8):
+    for _ in range(20):
         loss = model.loss(**data)['decode.loss_depth']
         optim.update_params(loss)
         values.append(loss.item())
-    assert values[-1] < 0.9 * values[0], values
+    # mean of the last 4 steps: single steps on 2 frames swing by ~5 %
+    assert sum(values[-4:]) / 4 < 0.9 * values[0], values
 
     with torch.no_grad():
         model.eval()

@@ -85,3 +85,61 @@ def test_bad_inputs():
     bad[2] = torch.randn(2, 32, 16, 16)
     with pytest.raises(ValueError, match='fine to coarse'):
         neck(bad)
+
+
+def _grads_and_outputs(seed=0, **kwargs):
+    torch.manual_seed(seed)
+    neck = BiFPN([8, 16, 32, 64], out_channels=16, num_repeats=2, **kwargs)
+    neck.train().double()
+    torch.manual_seed(seed + 1)
+    feats = [
+        torch.randn(2, c, s, s, dtype=torch.float64, requires_grad=True)
+        for c, s in zip([8, 16, 32, 64], [16, 8, 4, 2])
+    ]
+    outs = neck(feats)
+    weights = [torch.randn(o.shape, dtype=torch.float64) for o in outs]
+    sum((o * w).sum() for o, w in zip(outs, weights)).backward()
+    grads = {n: p.grad for n, p in neck.named_parameters()}
+    grads.update({f'input{i}': f.grad for i, f in enumerate(feats)})
+    stats = {n: b.clone() for n, b in neck.named_buffers()}
+    return outs, grads, stats
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(channels_last=False),
+    dict(with_cp=True),
+    dict(with_cp=True, norm_cfg=dict(type='GN', num_groups=4)),
+])
+def test_channels_last_and_recompute_change_nothing_but_cost(kwargs):
+    """Same outputs, gradients and BN running statistics as the plain
+    NCHW run that keeps every map (float64, so that the comparison is
+    tight: with_cp recovers BN's input from its output, which in float32
+    differs from the stored input by rounding, amplified by BN's backward
+    to ~1e-4 relative)."""
+    ref_kwargs = {k: v for k, v in kwargs.items() if k == 'norm_cfg'}
+    ref_outs, ref_grads, ref_stats = _grads_and_outputs(
+        channels_last=False, **ref_kwargs)
+    outs, grads, stats = _grads_and_outputs(**kwargs)
+    for a, b in zip(ref_outs, outs):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    assert ref_grads.keys() == grads.keys()
+    for name in ref_grads:
+        if name.endswith('depthwise_conv.conv.bias') and not ref_kwargs:
+            # a per-channel constant before the 1x1 conv + BN: its gradient
+            # is zero up to rounding in both runs (not so under GN)
+            assert ref_grads[name].abs().max() < 1e-8
+            assert grads[name].abs().max() < 1e-8
+            continue
+        torch.testing.assert_close(
+            ref_grads[name], grads[name], rtol=1e-9, atol=1e-10,
+            msg=lambda m, n=name: f'{n}: {m}')
+    # recomputation must not update the BN statistics a second time
+    for name in ref_stats:
+        torch.testing.assert_close(ref_stats[name], stats[name])
+
+
+def test_outputs_are_channels_last_by_default():
+    neck = BiFPN([8, 16], out_channels=8, num_repeats=1)
+    outs = neck([torch.randn(1, 8, 8, 8), torch.randn(1, 16, 4, 4)])
+    assert outs[0].is_contiguous(memory_format=torch.channels_last)
+    assert outs[0].shape == (1, 8, 8, 8)

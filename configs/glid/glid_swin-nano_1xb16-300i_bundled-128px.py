@@ -1,16 +1,19 @@
 # Tiny GLID pre-training on the bundled real images, on a CPU in minutes:
 # COCO128 (128) + CamVid train (367) + hymenoptera train (245) images,
-# random 64 px crops, 16 px mask patches (4 x 4 grid, 12 masked = 75 %),
-# a 4-stage Swin of width 32 (1 block per stage), a 1-block BiFPN of width
-# 32 and a 3-block query decoder of width 64. Same code path as the Swin-B
-# recipe; smoke-scale numbers, not results.
-#   python tools/train.py configs/glid/glid_swin-nano_1xb16-300i_bundled-64px.py
+# random 128 px crops, 32 px mask units (4 x 4 grid, 12 masked = 75 %; 32 px
+# is the encoder's total stride, as the visible-token encoder needs), a
+# 4-stage Swin of width 32 (1 block per stage) that encodes only the 4
+# visible units, a 1-block BiFPN of width 32 and a 3-block query decoder of
+# width 64. Same code path as the Swin-B recipe; smoke-scale numbers, not
+# results. The mask-token (SimMIM-style) ablation of the encoder:
+# glid_swin-nano-masktoken_1xb16-300i_bundled-128px.py.
+#   python tools/train.py configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py
 _base_ = ['mmpretrain::_base_/default_runtime.py']
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 data_root = '{{$GLID_MM_DATA:../shared/data}}/'
-img_size = 64
-mask_patch_size = 16
+img_size = 128
+mask_patch_size = 32
 
 model = dict(
     type='GLID',
@@ -24,7 +27,9 @@ model = dict(
         arch=dict(embed_dims=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8]),
         img_size=img_size,
         out_indices=(0, 1, 2, 3),
-        # token maps 16/8/4/2
+        # only the visible tokens (GLID Sec. 3.1, "following MAE")
+        mask_mode='visible',
+        # token maps 32/16/8/4 (a 32 px unit: 8/4/2/1 tokens a side)
         stage_cfgs=dict(block_cfgs=dict(window_size=2)),
         drop_path_rate=0.0),
     neck=dict(

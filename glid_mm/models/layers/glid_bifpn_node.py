@@ -1,0 +1,128 @@
+"""A Bi-FPN node that keeps almost nothing for backward.
+
+A Bi-FPN node (EfficientDet / GLID Sec. 3.1) is ``BN(pw(dw(act(fuse(
+inputs)))))``: resize one input, fast-normalised fusion, activation,
+depthwise 3x3 conv, 1x1 conv, BatchNorm. Plain autograd keeps six maps of the
+node's size for backward (the resized input, the fused sum, the activation,
+the depthwise and 1x1 outputs and the BN output); with 11 blocks at the 1/4
+scale these dominate the activation memory of GLID pre-training. This
+function keeps only the node's inputs (alive anyway: they are other nodes'
+outputs) and its output, and in backward
+
+1. recovers BN's normalised input from its output, ``x_hat = (y - beta) /
+   gamma`` (the trick of InPlace-ABN, Rota Bulo et al., CVPR 2018), and runs
+   BN's backward from it;
+2. runs the 1x1 conv's backward with the same aten kernel autograd uses,
+   on the depthwise output recomputed from the inputs (the cheap part:
+   resize, fusion, activation and the depthwise conv are recomputed, the
+   1x1 conv is not);
+3. back-propagates through the recomputed cheap part with autograd.
+
+Conditions (else :func:`separable_node` recomputes only the cheap part,
+through ``torch.utils.checkpoint``, and keeps the 1x1 and BN maps): the
+module is in training mode, the norm is a plain affine ``nn.BatchNorm2d``
+tracking running statistics (SyncBN and others fall back), the 1x1 conv has
+no bias and no activation follows. BN's running statistics are updated once,
+in the forward pass. A BN weight with ``|gamma| < 1e-5`` is clamped to
+1e-5 (keeping its sign) when recovering ``x_hat``, as InPlace-ABN does.
+"""
+from typing import Callable, List
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+GAMMA_EPS = 1e-5
+
+
+class _NodeFunction(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, pre: Callable, pre_params: List[Tensor],
+                pw: nn.Module, num_inputs: int, *tensors: Tensor) -> Tensor:
+        inputs = tensors[:num_inputs]
+        conv, bn = pw.conv, pw.norm
+        with torch.no_grad():
+            d = pre(*inputs)
+            z = F.conv2d(d, conv.weight, None, conv.stride, conv.padding,
+                         conv.dilation, conv.groups)
+            del d
+            var = z.var(dim=(0, 2, 3), unbiased=False)
+            y = bn(z)  # updates the running statistics once
+            del z
+        ctx.pre, ctx.pre_params, ctx.pw = pre, pre_params, pw
+        ctx.num_inputs = num_inputs
+        ctx.invstd = torch.rsqrt(var + bn.eps)
+        ctx.save_for_backward(y, *inputs)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy: Tensor):
+        y, *inputs = ctx.saved_tensors
+        conv, bn = ctx.pw.conv, ctx.pw.norm
+        shape = (1, -1, 1, 1)
+        gamma = bn.weight.detach()
+        safe = torch.where(gamma >= 0, 1.0, -1.0) * gamma.abs().clamp(
+            min=GAMMA_EPS)
+        x_hat = (y - bn.bias.detach().view(shape)) / safe.view(shape)
+        n = y.numel() // y.shape[1]
+        g_beta = gy.sum(dim=(0, 2, 3))
+        g_gamma = (gy * x_hat).sum(dim=(0, 2, 3))
+        gz = (gamma * ctx.invstd).view(shape) * (
+            gy - (g_beta / n).view(shape) - x_hat * (g_gamma / n).view(shape))
+        del x_hat
+        with torch.enable_grad():
+            leaves = [x.detach().requires_grad_(x.requires_grad)
+                      for x in inputs]
+            d = ctx.pre(*leaves)
+        gd, g_w, _ = torch.ops.aten.convolution_backward(
+            gz, d.detach(), conv.weight, None, conv.stride, conv.padding,
+            conv.dilation, False, [0, 0], conv.groups, [True, True, False])
+        wrt = [x for x in leaves if x.requires_grad] + [
+            p for p in ctx.pre_params if p.requires_grad
+        ]
+        grads = iter(torch.autograd.grad(d, wrt, gd, allow_unused=True))
+        g_inputs = [next(grads) if x.requires_grad else None for x in leaves]
+        g_pre = [next(grads) if p.requires_grad else None
+                 for p in ctx.pre_params]
+        # pw conv weight, BN weight and bias: returned through the tensors
+        # that forward received for them
+        return (None, None, None, None, *g_inputs, *g_pre, g_w, g_gamma,
+                g_beta)
+
+
+def _fusable(pw: nn.Module) -> bool:
+    bn = getattr(pw, 'norm', None)
+    return (pw.training and type(bn) is nn.BatchNorm2d and bn.affine
+            and bn.track_running_stats and pw.conv.bias is None
+            and not getattr(pw, 'with_activation', False))
+
+
+def separable_node(pre: Callable[..., Tensor], pre_params: List[Tensor],
+                   pw: nn.Module, inputs: List[Tensor]) -> Tensor:
+    """``pw(pre(*inputs))`` keeping only ``inputs`` and the output.
+
+    Args:
+        pre: The node's cheap part (resize, fusion, activation, depthwise
+            conv) as a function of ``inputs``; it is run twice (forward,
+            and again in backward).
+        pre_params: The parameters ``pre`` uses (fusion weights, depthwise
+            conv weight and bias).
+        pw: mmcv ``ConvModule`` with a bias-free 1x1 conv and a BN norm.
+        inputs: ``[B, C, H_i, W_i]`` maps.
+
+    Returns:
+        Tensor: the node's output, ``[B, C_out, H, W]``.
+    """
+    needs_grad = torch.is_grad_enabled() and any(
+        t.requires_grad
+        for t in list(inputs) + list(pw.parameters()) + list(pre_params))
+    if not needs_grad:
+        return pw(pre(*inputs))
+    if not _fusable(pw):  # e.g. SyncBN: recompute the cheap part only
+        return pw(checkpoint(pre, *inputs, use_reentrant=False))
+    return _NodeFunction.apply(pre, list(pre_params), pw, len(inputs),
+                               *inputs, *pre_params, pw.conv.weight,
+                               pw.norm.weight, pw.norm.bias)
