@@ -26,11 +26,16 @@ model = dict(
     # 256 channels x 11 blocks: 33.3 GFLOPs / 5.0 M params at 640x640, the
     # size of supp. Table 2 (33.8 G / 5.0 M), measured by
     # tools/benchmark/model_complexity.py
+    # with_cp: each Bi-FPN node keeps only its inputs and output for
+    # backward (BN input recovered from its output, the cheap part
+    # recomputed): measured on CPU at batch 8, 1414 vs 3014 MiB peak for
+    # the same step time (docs/benchmarks.md)
     neck=dict(
         type='BiFPN',
         in_channels=[128, 256, 512, 1024],
         out_channels=256,
-        num_repeats=11),
+        num_repeats=11,
+        with_cp=True),
     decoder=dict(
         type='GLIDDecoder',
         in_channels=256,

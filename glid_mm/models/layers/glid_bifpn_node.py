@@ -49,12 +49,19 @@ class _NodeFunction(torch.autograd.Function):
             z = F.conv2d(d, conv.weight, None, conv.stride, conv.padding,
                          conv.dilation, conv.groups)
             del d
-            var = z.var(dim=(0, 2, 3), unbiased=False)
-            y = bn(z)  # updates the running statistics once
+            # BN's own kernel (as nn.BatchNorm2d runs it in training, the
+            # running statistics updated once, here), which also returns
+            # the batch's inverse std for backward
+            bn.num_batches_tracked.add_(1)
+            momentum = (1.0 / float(bn.num_batches_tracked)
+                        if bn.momentum is None else bn.momentum)
+            y, _, invstd = torch.ops.aten.native_batch_norm(
+                z, bn.weight, bn.bias, bn.running_mean, bn.running_var, True,
+                momentum, bn.eps)
             del z
         ctx.pre, ctx.pre_params, ctx.pw = pre, pre_params, pw
         ctx.num_inputs = num_inputs
-        ctx.invstd = torch.rsqrt(var + bn.eps)
+        ctx.invstd = invstd
         ctx.save_for_backward(y, *inputs)
         return y
 
@@ -62,17 +69,16 @@ class _NodeFunction(torch.autograd.Function):
     def backward(ctx, gy: Tensor):
         y, *inputs = ctx.saved_tensors
         conv, bn = ctx.pw.conv, ctx.pw.norm
-        shape = (1, -1, 1, 1)
-        gamma = bn.weight.detach()
+        gamma, beta = bn.weight.detach(), bn.bias.detach()
         safe = torch.where(gamma >= 0, 1.0, -1.0) * gamma.abs().clamp(
             min=GAMMA_EPS)
-        x_hat = (y - bn.bias.detach().view(shape)) / safe.view(shape)
-        n = y.numel() // y.shape[1]
-        g_beta = gy.sum(dim=(0, 2, 3))
-        g_gamma = (gy * x_hat).sum(dim=(0, 2, 3))
-        gz = (gamma * ctx.invstd).view(shape) * (
-            gy - (g_beta / n).view(shape) - x_hat * (g_gamma / n).view(shape))
-        del x_hat
+        # BN's backward kernel run on the output: with y as its input,
+        # "mean" beta and "inverse std" 1 / gamma it forms x_hat = (y -
+        # beta) / gamma, and the weight gamma^2 * invstd makes its input
+        # gradient factor (weight * 1 / gamma) the true gamma * invstd
+        gz, g_gamma, g_beta = torch.ops.aten.native_batch_norm_backward(
+            gy, y, gamma * safe * ctx.invstd, None, None, beta, 1.0 / safe,
+            True, bn.eps, [True, True, True])
         with torch.enable_grad():
             leaves = [x.detach().requires_grad_(x.requires_grad)
                       for x in inputs]

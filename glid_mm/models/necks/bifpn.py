@@ -21,6 +21,44 @@ from glid_mm.registry import MODELS
 from ..layers.glid_bifpn_node import separable_node
 
 
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    """``(a * b).sum()`` in one read pass when both share a dense layout."""
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        if a.is_contiguous(memory_format=fmt) and b.is_contiguous(
+                memory_format=fmt) and a.stride() == b.stride():
+            if fmt is torch.channels_last:
+                a, b = a.permute(0, 2, 3, 1), b.permute(0, 2, 3, 1)
+            return torch.dot(a.reshape(-1), b.reshape(-1))
+    return (a * b).sum()
+
+
+class _WeightedSum(torch.autograd.Function):
+    """``sum_i w_i x_i`` whose weight gradients are dot products.
+
+    Autograd's ``mul`` backward writes ``g * x_i`` to memory and then sums
+    it; here ``<g, x_i>`` is one read pass. The input gradients ``w_i * g``
+    are as autograd's.
+    """
+
+    @staticmethod
+    def forward(ctx, w: Tensor, *xs: Tensor) -> Tensor:
+        out = xs[0] * w[0]
+        for wi, x in zip(w[1:], xs[1:]):
+            out = torch.addcmul(out, x, wi)
+        ctx.save_for_backward(w, *xs)
+        return out
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        w, *xs = ctx.saved_tensors
+        g_w = None
+        if ctx.needs_input_grad[0]:
+            g_w = torch.stack([_dot(g, x) for x in xs]).to(w.dtype)
+        g_xs = [g * wi if ctx.needs_input_grad[i + 1] else None
+                for i, wi in enumerate(w)]
+        return (g_w, *g_xs)
+
+
 class WeightedFusion(nn.Module):
     """Fast normalised fusion ``sum_i relu(w_i) x_i / (sum_i relu(w_i) + eps)``.
 
@@ -38,9 +76,12 @@ class WeightedFusion(nn.Module):
         self.eps = eps
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        if len(inputs) != self.weight.numel():
+            raise ValueError(f'WeightedFusion of {self.weight.numel()} '
+                             f'inputs got {len(inputs)}')
         w = F.relu(self.weight)
         w = w / (w.sum() + self.eps)
-        return sum(wi * x for wi, x in zip(w, inputs))
+        return _WeightedSum.apply(w, *inputs)
 
 
 class BiFPNBlock(nn.Module):

@@ -109,6 +109,7 @@ def _grads_and_outputs(seed=0, **kwargs):
     dict(channels_last=False),
     dict(with_cp=True),
     dict(with_cp=True, norm_cfg=dict(type='GN', num_groups=4)),
+    dict(with_cp=True, norm_cfg=dict(type='BN', momentum=None)),
 ])
 def test_channels_last_and_recompute_change_nothing_but_cost(kwargs):
     """Same outputs, gradients and BN running statistics as the plain
@@ -143,3 +144,17 @@ def test_outputs_are_channels_last_by_default():
     outs = neck([torch.randn(1, 8, 8, 8), torch.randn(1, 16, 4, 4)])
     assert outs[0].is_contiguous(memory_format=torch.channels_last)
     assert outs[0].shape == (1, 8, 8, 8)
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_weighted_sum_gradients(channels_last):
+    """The fusion's hand-written backward (dot-product weight gradients)
+    against finite differences, in both memory layouts."""
+    from glid_mm.models.necks.bifpn import _WeightedSum
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    xs = [
+        torch.randn(2, 3, 4, 5, dtype=torch.float64).contiguous(
+            memory_format=fmt).requires_grad_() for _ in range(3)
+    ]
+    w = torch.rand(3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_WeightedSum.apply, (w, *xs))
