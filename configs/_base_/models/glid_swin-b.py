@@ -28,8 +28,8 @@ model = dict(
     # tools/benchmark/model_complexity.py
     # with_cp: each Bi-FPN node keeps only its inputs and output for
     # backward (BN input recovered from its output, the cheap part
-    # recomputed): measured on CPU at batch 8, 1414 vs 3014 MiB peak for
-    # the same step time (docs/benchmarks.md)
+    # recomputed); same results, less activation memory (peak memory of the
+    # step against SimMIM's: docs/benchmarks.md)
     neck=dict(
         type='BiFPN',
         in_channels=[128, 256, 512, 1024],

@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 
 class VisiblePositions:
@@ -188,8 +189,7 @@ def visible_swin_block(block: nn.Module, x: Tensor,
         return block.ffn(block.norm2(x), identity=x)
 
     if block.with_cp and x.requires_grad:
-        return torch.utils.checkpoint.checkpoint(
-            inner, x, use_reentrant=False)
+        return checkpoint(inner, x, use_reentrant=False)
     return inner(x)
 
 
