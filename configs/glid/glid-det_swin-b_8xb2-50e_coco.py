@@ -51,6 +51,9 @@ train_dataloader = dict(
 
 optim_wrapper = dict(
     type='OptimWrapper',
+    # part multipliers and kind rules combine (mmengine's default applies
+    # only the longest matching key): glid_mm's constructor
+    constructor='PartwiseOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     # DETR's gradient clipping (not in Table 6; the DETR recipe GLID follows)

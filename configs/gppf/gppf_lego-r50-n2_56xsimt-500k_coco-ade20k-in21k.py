@@ -64,18 +64,18 @@ train_cfg = dict(
 # Per-task validation (MultiTaskValLoop; Table 1 scores each task of the
 # joint model): COCO val2017 box / mask AP (det/coco/bbox_mAP,
 # det/coco/segm_mAP), ADE20K val mIoU (seg/mIoU) from the task configs, and
-# IN21K top-1 / top-5 (cls/accuracy/top1) on the held-out val split of the
-# processed ImageNet-21K ([69], `val/<class>/*.jpg` listed in
-# meta/val.txt; mmpretrain's stock in21k config has none). ImageNet-1K val
-# cannot score the 21842-way head; IN-1K is a fine-tuning task (Sec. 4.3).
+# IN21K top-1 / top-5 (cls/accuracy/top1) on the val split of the processed
+# ImageNet-21K-P ([69], fall11: imagenet21k_val/<wnid>/*.JPEG, 561,052
+# images; mmpretrain's stock in21k config has none). ImageNet-1K val cannot
+# score the 11,221-way head; IN-1K is a fine-tuning task (Sec. 4.3).
 val_dataloader['cls'] = dict(
     batch_size=128,
     num_workers=5,
     dataset=dict(
         type='ImageNet21k',
         data_root=train_dataloader['cls']['dataset']['data_root'],
-        data_prefix='val',
-        ann_file='meta/val.txt',
+        split='',
+        data_prefix='imagenet21k_val',
         pipeline=[
             dict(type='LoadImageFromFile'),
             dict(type='ResizeEdge', scale=256, edge='short'),

@@ -5,4 +5,8 @@
 # group is off. Everything else as the 400-epoch M3I config.
 _base_ = ['./m3i_vit-base-p16_64xb64-amp-coslr-400e_in1k.py']
 
-model = dict(mixer=None, loss_weights=dict(_delete_=True, inter=1.0, cls=1.0))
+model = dict(
+    # MAEViT drops 60% of the tokens, ~ the 118 of 196 SiameseIM masks
+    backbone=dict(mask_ratio=0.6),
+    mixer=None,
+    loss_weights=dict(_delete_=True, inter=1.0, cls=1.0))

@@ -4,4 +4,7 @@
 # w/o mix = inter-view SSP + image classification).
 _base_ = ['./m3i_vit-tiny-p16_1xb8-200i_hymenoptera-coco128-64px.py']
 
-model = dict(mixer=None, loss_weights=dict(_delete_=True, inter=1.0, cls=1.0))
+model = dict(
+    backbone=dict(mask_ratio=0.5),
+    mixer=None,
+    loss_weights=dict(_delete_=True, inter=1.0, cls=1.0))

@@ -33,10 +33,7 @@ model = dict(
         type='MAEViT',
         arch='b',
         img_size=224,
-        patch_size=16,
-        # used only by the w/o-mix variant (token dropping); 0.6 ~ the 118
-        # of 196 patches SiameseIM masks
-        mask_ratio=0.6),
+        patch_size=16),  # the mixer hides tokens (no encoder masking)
     neck=dict(
         type='M3IDecoder',
         in_channels=768,

@@ -24,9 +24,7 @@ model = dict(
             embed_dims=64, num_layers=2, num_heads=2,
             feedforward_channels=128),
         img_size=img_size,
-        patch_size=16,
-        # only the w/o-mix variant masks inside the encoder
-        mask_ratio=0.5),
+        patch_size=16),  # the mixer hides tokens (no encoder masking)
     # the paper's decoder has 4 layers; 2 keep the smoke run fast
     neck=dict(
         type='M3IDecoder',

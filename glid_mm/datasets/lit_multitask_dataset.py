@@ -40,7 +40,9 @@ class LiTMultiTaskDataset(Dataset):
 
     Each item is the inner dataset's packed dict with these fields added to
     its ``data_samples``: ``task``, ``task_category``, ``question`` (str or
-    None), ``gt_text`` (training target) and ``gt_texts`` (all references);
+    None), ``gt_text`` (training target), ``gt_texts`` (all references,
+    the target first) and ``gt_text_weights`` (VQA: the share of annotators
+    who gave each reference; else None);
     ``gt_label`` / ``gt_score`` are removed (the text replaces them, and
     mixed batches must carry the same fields).
     """
@@ -116,14 +118,32 @@ class LiTMultiTaskDataset(Dataset):
             refs = _as_list(info['gt_text'])
         else:
             question = info['question']
-            refs = _as_list(info['gt_answer'])
-            weights = info.get('gt_answer_weight')
-            if weights is not None and len(weights) == len(refs):
-                best = int(np.argmax(weights))
-                refs = [refs[best]] + refs[:best] + refs[best + 1:]
+            refs, _ = self._vqa_answers(info)
         if not refs:
             raise ValueError(f'task {task!r} example {local} has no target')
         return question, refs[0], refs
+
+    @staticmethod
+    def _vqa_answers(info: dict) -> Tuple[List[str], Optional[List[float]]]:
+        """Answers with the most-voted first, and their weights (the share
+        of annotators who gave each, mmpretrain's ``gt_answer_weight``)."""
+        refs = _as_list(info['gt_answer'])
+        weights = info.get('gt_answer_weight')
+        if weights is None or len(weights) != len(refs):
+            return refs, None
+        weights = [float(w) for w in weights]
+        best = int(np.argmax(weights))
+        order = [best] + [i for i in range(len(refs)) if i != best]
+        return [refs[i] for i in order], [weights[i] for i in order]
+
+    def get_text_weights(self, task: str,
+                         local: int) -> Optional[List[float]]:
+        """Annotator shares of the references of a VQA example (same order
+        as :meth:`get_text`'s references), else None."""
+        if self.targets[task] != 'vqa':
+            return None
+        info = self.datasets[task].get_data_info(local)
+        return self._vqa_answers(info)[1]
 
     def get_text_corpus(self) -> dict:
         """Strings to train the tokenizer on: ``dict(texts, tasks, labels)``.
@@ -167,6 +187,10 @@ class LiTMultiTaskDataset(Dataset):
         sample.set_field(question, 'question', field_type='metainfo')
         sample.set_field(target, 'gt_text', field_type='metainfo')
         sample.set_field(refs, 'gt_texts', field_type='metainfo')
+        sample.set_field(
+            self.get_text_weights(task, local),
+            'gt_text_weights',
+            field_type='metainfo')
         return data
 
 

@@ -4,9 +4,13 @@ from .atomic_backend import AtomicLocalBackend, atomic_write
 from .hooks import *  # noqa: F401,F403
 from .loops import *  # noqa: F401,F403
 from .model_wrappers import *  # noqa: F401,F403
+from .optimizers import *  # noqa: F401,F403
 
 __all__ = [
     'AtomicLocalBackend', 'atomic_write', 'FiniteLossHook',
-    'GumbelTemperatureHook', 'MultiTaskDataLoaders', 'SIMTDistributedWrapper',
-    'SIMTTrainLoop', 'TaskSampler', 'task_average_gradients'
+    'GlooDistributedDataParallel', 'sync_bn_to_gloo',
+    'GumbelTemperatureHook', 'MultiTaskDataLoaders',
+    'PartwiseOptimWrapperConstructor', 'SIMTDistributedWrapper',
+    'SIMTTrainLoop', 'TaskSampler', 'task_average_buffers',
+    'task_average_gradients'
 ]

@@ -1,9 +1,13 @@
 """Per-task metrics for the multi-task LiT decoder (Sec. 4).
 
-Classification, counting, OCR and QA tasks: exact-match accuracy ("only
-counting exact string matches as correct"); a prediction is correct when it
-equals any of the example's references (``gt_texts``; VQA has several
-annotator answers). Caption tasks: CIDEr-D and BLEU-4 from
+Classification, counting, OCR and QA tasks: exact-match accuracy against
+the example's reference answer (``gt_texts[0]``: the class name, the
+most-voted VQA answer, the text), the paper's metric ("only counting exact
+string matches as correct", Sec. 4). For VQA examples that carry annotator
+shares (``gt_text_weights``) also the standard VQA accuracy,
+``min(#annotators who gave the prediction / 3, 1)``, computed by
+mmpretrain's ``VQAAcc`` rule (its answer normalisation, full score at a
+share of 0.3 = 3 of 10 annotators). Caption tasks: CIDEr-D and BLEU-4 from
 :mod:`glid_mm.evaluation.lit_caption_scores` (offline: ``pycocoevalcap`` is
 not installed, so mmpretrain's ``COCOCaption`` cannot run here).
 """
@@ -11,6 +15,7 @@ from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.evaluator import BaseMetric
+from mmpretrain.evaluation import VQAAcc
 
 from glid_mm.registry import METRICS
 from .lit_caption_scores import bleu, cider_d
@@ -18,7 +23,8 @@ from .lit_caption_scores import bleu, cider_d
 
 @METRICS.register_module(scopes=('mmpretrain', ))
 class LiTTextMetric(BaseMetric):
-    """Exact match per task; CIDEr-D and BLEU-4 for caption tasks.
+    """Exact match per task, VQA accuracy for VQA tasks; CIDEr-D and BLEU-4
+    for caption tasks.
 
     Args:
         caption_tasks (Sequence[str]): Tasks scored with CIDEr-D / BLEU-4
@@ -29,9 +35,11 @@ class LiTTextMetric(BaseMetric):
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Metric name prefix. Defaults to ``'lit'``.
 
-    Results: ``{task}/accuracy`` (percent) for every task,
-    ``{task}/CIDEr`` and ``{task}/BLEU-4`` (x100) for caption tasks, and
-    ``mean_accuracy`` over non-caption tasks.
+    Results (percent): ``{task}/accuracy`` (exact match against the
+    reference) for every task, ``{task}/vqa_accuracy`` for tasks whose
+    examples carry annotator shares, ``{task}/CIDEr`` and
+    ``{task}/BLEU-4`` (x100) for caption tasks, and ``mean_accuracy`` (of
+    the exact matches) over non-caption tasks.
     """
 
     default_prefix = 'lit'
@@ -60,6 +68,7 @@ class LiTTextMetric(BaseMetric):
                     task=sample['task'],
                     pred=sample['pred_text'],
                     refs=list(sample['gt_texts']),
+                    weights=sample.get('gt_text_weights'),
                     image=sample.get('img_path', len(self.results))))
 
     def _norm(self, text: str) -> str:
@@ -72,10 +81,20 @@ class LiTTextMetric(BaseMetric):
         metrics, accs = {}, []
         for task, rs in sorted(by_task.items()):
             acc = 100. * sum(
-                self._norm(r['pred']) in {self._norm(x)
-                                          for x in r['refs']}
+                self._norm(r['pred']) == self._norm(r['refs'][0])
                 for r in rs) / len(rs)
             metrics[f'{task}/accuracy'] = acc
+            weighted = [r for r in rs if r['weights'] is not None]
+            if weighted:
+                vqa = VQAAcc()
+                vqa.process(None, [
+                    dict(
+                        pred_answer=r['pred'],
+                        gt_answer=r['refs'],
+                        gt_answer_weight=r['weights']) for r in weighted
+                ])
+                metrics[f'{task}/vqa_accuracy'] = vqa.compute_metrics(
+                    vqa.results)['acc']
             if task in self.caption_tasks:
                 hyps, refs = {}, defaultdict(list)
                 for r in rs:

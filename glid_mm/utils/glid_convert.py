@@ -65,25 +65,45 @@ def convert_pretrain_to_finetune(state_dict: Dict, mode: str = 'all'
 
 
 def load_report(model: nn.Module, state: Dict) -> Dict[str, Dict[str, list]]:
-    """Load ``state`` into ``model`` (non-strict) and group the outcome.
+    """What loading ``state`` into ``model`` (mmengine's non-strict
+    ``load_from``) does, grouped by model part; the model is not touched.
 
-    Returns ``{'loaded'|'missing'|'unexpected'|'shape_mismatch':
-    {part: [keys]}}``; shape mismatches are not loaded.
+    The modules' load-state-dict hooks run first, as in the real load
+    (:func:`glid_mm.utils.launch.load_from_report`), so a tensor a hook
+    adapts counts as loaded: mmpretrain's Swin resizes relative-position
+    tables (window 6 -> 7 between pre-training and fine-tuning); such keys
+    are also listed under ``resized``. Keys a hook drops because the model
+    computes them itself (Swin's ``relative_position_index`` for its
+    window) are ``model_computed``, not missing.
+
+    Returns:
+        dict: ``{'loaded'|'resized'|'model_computed'|'missing'|'unexpected'
+        |'shape_mismatch': {part: [keys]}}``; shape mismatches (after the
+        hooks) are not loaded and also count as missing.
     """
-    own = model.state_dict()
-    ok, mismatch = OrderedDict(), []
-    for key, value in state.items():
-        if key in own and own[key].shape != value.shape:
-            mismatch.append(f'{key}: checkpoint {tuple(value.shape)} vs '
-                            f'model {tuple(own[key].shape)}')
-        else:
-            ok[key] = value
-    result = model.load_state_dict(ok, strict=False)
+    from .launch import load_from_report
+    report = load_from_report(model, state)
+    resized = [
+        k for k in report['matched']
+        if k in state and k in model.state_dict() and
+        tuple(state[k].shape) != tuple(model.state_dict()[k].shape)
+    ]
+    mismatch = [
+        f'{k}: checkpoint {c} vs model {m}' for k, c, m in report['mismatch']
+    ]
+    # in the checkpoint, dropped by a load hook: the model keeps the value
+    # it computed itself (Swin's relative_position_index for its window)
+    own_value = [k for k in report['missing'] if k in state]
     groups = dict(
-        loaded=[k for k in ok if k in own],
-        missing=list(result.missing_keys) +
-        [m.split(':')[0] for m in mismatch],
-        unexpected=list(result.unexpected_keys),
+        loaded=report['matched'],
+        resized=[
+            f'{k}: checkpoint {tuple(state[k].shape)} -> model '
+            f'{tuple(model.state_dict()[k].shape)}' for k in resized
+        ],
+        model_computed=own_value,
+        missing=[k for k in report['missing'] if k not in own_value] +
+        [k for k, _, _ in report['mismatch']],
+        unexpected=report['unexpected'],
         shape_mismatch=mismatch)
     return {
         name: {p: [k for k in keys if part_of(k.split(':')[0]) == p]
@@ -95,7 +115,8 @@ def load_report(model: nn.Module, state: Dict) -> Dict[str, Dict[str, list]]:
 
 def format_report(report: Dict[str, Dict[str, list]]) -> str:
     lines = []
-    for name in ('loaded', 'missing', 'unexpected', 'shape_mismatch'):
+    for name in ('loaded', 'resized', 'model_computed', 'missing',
+                 'unexpected', 'shape_mismatch'):
         groups = report.get(name, {})
         total = sum(len(v) for v in groups.values())
         lines.append(f'{name}: {total}')

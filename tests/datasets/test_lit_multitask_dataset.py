@@ -105,6 +105,8 @@ def test_caption_and_vqa_targets():
     assert ds.get_text('vqa', 0) == ('what is it?', 'dog', ['dog', 'cat'])
     s = ds[1]['data_samples']
     assert s.question == 'what is it?' and s.gt_texts == ['dog', 'cat']
+    assert s.gt_text_weights == [0.7, 0.3]  # annotator shares, same order
+    assert ds[0]['data_samples'].gt_text_weights is None  # captions
     corpus = ds.get_text_corpus()
     assert corpus['texts'] == ['a dog.', 'dog', 'what is it?']
 

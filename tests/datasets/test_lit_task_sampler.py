@@ -1,4 +1,5 @@
 """Task mixing strategies (Sec. 5.3) and task-alternating batches."""
+import os
 from collections import Counter
 
 import pytest
@@ -7,13 +8,24 @@ from glid_mm.datasets import LiTTaskBatchSampler, LiTTaskMixSampler
 
 
 class _Tasks:
-    """A: 6 images x 3 questions, B: 4 images, C: the same 4 images as B."""
+    """A: 6 images x 3 questions, B: 4 images, C: the same 4 pictures as B
+    stored under other paths (copies), when ``root`` is given as files."""
 
-    def __init__(self):
+    def __init__(self, root=None):
         self.keys = dict(
             A=[f'a{i // 3}' for i in range(18)],
             B=[f'b{i}' for i in range(4)],
-            C=[f'b{i}' for i in range(4)])
+            C=[f'c{i}' for i in range(4)])
+        if root is not None:
+            for task, keys in self.keys.items():
+                for key in set(keys):
+                    picture = key.replace('c', 'b')  # C copies B
+                    with open(os.path.join(root, key), 'wb') as f:
+                        f.write(f'pixels of {picture}'.encode())
+            self.keys = {
+                t: [os.path.join(root, k) for k in ks]
+                for t, ks in self.keys.items()
+            }
         self.task_ranges = dict(A=(0, 18), B=(18, 22), C=(22, 26))
 
     def image_keys(self, task):
@@ -29,18 +41,54 @@ def _counts(sampler):
 
 
 @pytest.mark.parametrize(
+    'strategy, size, expected',
+    [
+        # every (task, image) once: 6 + 4 + 4
+        ('concat_images', 14, dict(A=6, B=4, C=4)),
+        # Concat images' length, 14 / 3 each (largest remainder)
+        ('equal', 14, dict(A=5, B=5, C=4)),
+        # every image-question pair once: 18 + 4 + 4
+        ('concat_pairs', 26, dict(A=18, B=4, C=4)),
+        # every distinct picture once: B and C share theirs (by content)
+        ('concat_unique_images', 10, dict(A=6, B=2, C=2)),
+    ])
+def test_strategy_epochs_follow_the_paper(tmp_path, strategy, size,
+                                          expected):
+    s = LiTTaskMixSampler(_Tasks(str(tmp_path)), strategy=strategy, seed=0)
+    assert s.epoch_size == len(s) == size
+    assert s.task_counts == expected
+    assert _counts(s) == Counter(expected)
+
+
+@pytest.mark.parametrize(
     'strategy, expected',
     [
         ('concat_images', dict(A=6, B=4, C=4)),
-        ('equal', dict(A=5, B=5, C=4)),  # 14 / 3 each, largest remainder
+        ('equal', dict(A=5, B=5, C=4)),
         ('concat_pairs', dict(A=10, B=2, C=2)),  # 14 * (18, 4, 4) / 26
         ('concat_unique_images', dict(A=8, B=3, C=3)),  # 14 * (6, 2, 2) / 10
     ])
-def test_strategy_proportions(strategy, expected):
-    s = LiTTaskMixSampler(_Tasks(), strategy=strategy, seed=0)
+def test_equal_compute_epochs(tmp_path, strategy, expected):
+    s = LiTTaskMixSampler(
+        _Tasks(str(tmp_path)), strategy=strategy, seed=0,
+        epoch_size='concat_images')
     assert s.epoch_size == len(s) == 14
     assert s.task_counts == expected
-    assert _counts(s) == Counter(expected)
+
+
+def test_unique_images_by_content_not_path(tmp_path):
+    ds = _Tasks(str(tmp_path))
+    by_content = LiTTaskMixSampler(ds, 'concat_unique_images', seed=0)
+    by_path = LiTTaskMixSampler(
+        ds, 'concat_unique_images', seed=0, dedup='path')
+    assert by_content.unique_share == dict(A=6., B=2., C=2.)
+    assert by_path.unique_share == dict(A=6., B=4., C=4.)
+    assert by_path.epoch_size == 14
+    with open(ds.keys['C'][0], 'wb') as f:  # one copy edited
+        f.write(b'other pixels')
+    edited = LiTTaskMixSampler(ds, 'concat_unique_images', seed=0)
+    assert edited.epoch_size == 11
+    assert edited.unique_share == dict(A=6., B=2.5, C=2.5)
 
 
 def test_concat_images_visits_each_image_once():
@@ -83,6 +131,10 @@ def test_batches_alternate_tasks():
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match='strategy'):
         LiTTaskMixSampler(_Tasks(), strategy='random')
+    with pytest.raises(ValueError, match='epoch_size'):
+        LiTTaskMixSampler(_Tasks(), epoch_size='long')
+    with pytest.raises(ValueError, match='dedup'):
+        LiTTaskMixSampler(_Tasks(), dedup='pixels')
     with pytest.raises(TypeError, match='LiTMultiTaskDataset'):
         LiTTaskMixSampler([1, 2, 3])
     with pytest.raises(ValueError, match='batch_size'):

@@ -63,3 +63,33 @@ def test_bad_input(pretrain_state):
         convert_pretrain_to_finetune(pretrain_state, 'decoder_only')
     with pytest.raises(KeyError, match='GLID pre-training checkpoint'):
         convert_pretrain_to_finetune({'conv.weight': 1}, 'all')
+
+
+def test_resized_position_tables_are_reported_as_loaded(project_root):
+    """Window 3 in pre-training, 4 in fine-tuning (as Swin-B's 6 -> 7):
+    mmpretrain's load hook interpolates the relative-position tables, so
+    they load (reported as resized), not missing."""
+    cfg = Config.fromfile(f'{project_root}/{PRE}')
+    cfg.model.backbone.stage_cfgs.block_cfgs.window_size = 3
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        state = MODELS.build(cfg.model).state_dict()
+    kept, _ = convert_pretrain_to_finetune(state, 'all')
+    cfg = Config.fromfile(f'{project_root}/{SEM}')
+    cfg.model.backbone.window_size = 4
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = MODELS.build(cfg.model)
+    report = load_report(model, kept)
+    tables = [
+        k for k in model.state_dict()
+        if k.endswith('relative_position_bias_table')
+    ]
+    assert tables
+    resized = report['resized']['backbone']
+    assert len(resized) == len(tables)
+    assert all('checkpoint (25, ' in r and '-> model (49, ' in r
+               for r in resized)
+    assert not any('relative_position' in k
+                   for keys in report['missing'].values() for k in keys)
+    # dropped by the hook, recomputed by the model for its window
+    assert len(report['model_computed']['backbone']) == len(tables)
+    assert report['shape_mismatch'] == {}

@@ -21,12 +21,19 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         pad_small_map=True,
         drop_path_rate=0.1),
-    # as glid_swin-b.py (11 blocks, 5.0 M, supp. Table 2)
+    # as glid_swin-b.py (11 blocks, 5.0 M, supp. Table 2). SyncBN: the
+    # fine-tuning recipes run 2 images per GPU (supp. Tables 6, 7, 9), where
+    # per-GPU BatchNorm would estimate statistics from 2 images; SyncBN
+    # keeps the pre-trained BN parameters and buffers (same names, loads
+    # unchanged) with statistics over the global batch, as EfficientDet
+    # trains its Bi-FPN. mmengine turns it into BN in one-process runs;
+    # tools/train.py makes it gloo-capable for CPU processes.
     neck=dict(
         type='BiFPN',
         in_channels=[128, 256, 512, 1024],
         out_channels=256,
-        num_repeats=11),
+        num_repeats=11,
+        norm_cfg=dict(type='SyncBN', momentum=0.01, eps=1e-3)),
     # 6 blocks of width 512 (Sec. 4); drop path 0 as in pre-training unless
     # the task recipe sets one (segmentation: 0.2, supp. Table 7)
     decoder=dict(

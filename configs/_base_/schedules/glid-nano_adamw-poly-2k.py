@@ -8,6 +8,9 @@
 max_iters = 2000
 optim_wrapper = dict(
     type='OptimWrapper',
+    # part multipliers and kind rules combine (mmengine's default applies
+    # only the longest matching key): glid_mm's constructor
+    constructor='PartwiseOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(

@@ -1,6 +1,7 @@
 # GPPF detection / instance segmentation task at paper scale (Sec. 4.1,
 # App. D.1): the "det" task of ../gppf_lego-r50-n2_56xsimt-500k_coco-
-# ade20k-in21k.py; on its own, a single-task baseline of the lego backbone.
+# ade20k-in21k.py; on its own, the lego backbone on one task (Table 1's
+# "Single" is ../single/mask-rcnn_r50_8xb8-lsj-4conv1fc_coco-1024.py).
 # Stock mmdet Mask R-CNN + FPN with large scale jitter at 1024 (mmdet's LSJ
 # config), box and mask heads with four convs before the predictors
 # (Shared4Conv1FCBBoxHead, as [29]), batch 8 per GPU (App. D.1), a

@@ -1,6 +1,7 @@
 # GPPF semantic segmentation task at paper scale (Sec. 4.1, App. D.1): the
 # "seg" task of ../gppf_lego-r50-n2_56xsimt-500k_coco-ade20k-in21k.py; on
-# its own, a single-task baseline of the lego backbone. Stock mmseg UperNet
+# its own, the lego backbone on one task (Table 1's "Single" baseline is
+# ../single/upernet_r50_8xb8-160k_ade20k-512x512.py). Stock mmseg UperNet
 # with an auxiliary FCN head on res4 (App. D.1) on ADE20K 512x512, batch 8
 # per GPU (App. D.1), a LegoResNet-50 with N = 2 units and cross-task
 # SyncBN. Task heads use plain BN: under SIMT only the processes running

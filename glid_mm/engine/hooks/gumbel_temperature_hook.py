@@ -1,8 +1,10 @@
 """Linear Gumbel-Softmax temperature schedule of GPPF (App. D.1)."""
+import logging
 import math
 from typing import List
 
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
@@ -66,6 +68,19 @@ class GumbelTemperatureHook(Hook):
                 f'GumbelTemperatureHook found no module with '
                 f'set_temperature() in {type(model).__name__}; it is meant '
                 f'for Gumbel-Softmax backbones such as LegoResNet')
+        differing = sorted({
+            float(m.temperature)
+            for m in self._targets
+            if float(getattr(m, 'temperature', self.start)) != self.start
+        })
+        if differing:
+            print_log(
+                f'GumbelTemperatureHook: the model\'s temperature '
+                f'{differing} is replaced by this hook\'s schedule '
+                f'(start={self.start}, end={self.end}, decay_iters='
+                f'{self.decay_iters}); set the hook\'s start to change it',
+                logger='current',
+                level=logging.WARNING)
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:

@@ -96,6 +96,10 @@ class SIMTTrainLoop(BaseLoop):
         val_interval (int): Validation interval. Defaults to 1000.
         dynamic_intervals (list[tuple[int, int]], optional): As in
             ``IterBasedTrainLoop``. Defaults to None.
+        task_sampling (str): ``'per_process'`` (SIMT: each process draws
+            its task) or ``'per_iteration'`` (Table 1's per-batch task
+            sampling: all processes run one shared task per iteration).
+            Defaults to ``'per_process'``.
     """
 
     def __init__(self,
@@ -106,8 +110,8 @@ class SIMTTrainLoop(BaseLoop):
                  seed: Optional[int] = None,
                  val_begin: int = 1,
                  val_interval: int = 1000,
-                 dynamic_intervals: Optional[List[Tuple[int, int]]] = None
-                 ) -> None:
+                 dynamic_intervals: Optional[List[Tuple[int, int]]] = None,
+                 task_sampling: str = 'per_process') -> None:
         self._runner = runner
         if not isinstance(max_iters, int) or max_iters < 1:
             raise ValueError(f'SIMTTrainLoop.max_iters must be a positive '
@@ -148,8 +152,15 @@ class SIMTTrainLoop(BaseLoop):
         # with diff_rank_seed); the rank makes each process's stream its own
         seed = [runner.seed if seed is None else seed]
         broadcast_object_list(seed, src=0)
+        if task_sampling not in ('per_process', 'per_iteration'):
+            raise ValueError("SIMTTrainLoop.task_sampling must be "
+                             "'per_process' or 'per_iteration', got "
+                             f'{task_sampling!r}')
         self.sampler = TaskSampler(
-            task_weights, seed=seed[0], rank=runner.rank)
+            task_weights,
+            seed=seed[0],
+            rank=runner.rank,
+            per_process=task_sampling == 'per_process')
 
         scopes = getattr(model, 'task_scopes', {})
         diff_rank_seed = runner._randomness_cfg.get('diff_rank_seed', False)

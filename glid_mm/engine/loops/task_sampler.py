@@ -17,14 +17,20 @@ class TaskSampler:
     a resumed run draws exactly the tasks the interrupted run would have,
     without saving generator state.
 
+    ``per_process=False`` is Table 1's per-batch task sampling (the row
+    before SIMT): the generator is seeded with ``(seed, i)`` only, so every
+    process draws the same task in an iteration.
+
     Args:
         weights (dict[str, float]): Task name -> weight (finite, ``> 0``).
         seed (int): Base seed (non-negative).
         rank (int): This process's rank (non-negative).
+        per_process (bool): Each process draws its own task (SIMT).
+            Defaults to True.
     """
 
     def __init__(self, weights: Dict[str, float], seed: int,
-                 rank: int) -> None:
+                 rank: int, per_process: bool = True) -> None:
         if not isinstance(weights, dict) or not weights:
             raise ValueError(f'task weights must be a non-empty dict, got '
                              f'{weights!r}')
@@ -43,6 +49,7 @@ class TaskSampler:
         self.probs = np.array([float(weights[t]) / total for t in self.tasks])
         self.seed = int(seed)
         self.rank = int(rank)
+        self.per_process = bool(per_process)
 
     def sample(self, iteration: int, rank: Optional[int] = None) -> str:
         """The task of process ``rank`` (default: this one) at ``iteration``.
@@ -51,5 +58,7 @@ class TaskSampler:
         the loop uses to log how many processes ran each task.
         """
         rank = self.rank if rank is None else int(rank)
-        rng = np.random.default_rng([self.seed, rank, int(iteration)])
+        key = [self.seed, rank, int(iteration)] if self.per_process else \
+            [self.seed, int(iteration)]
+        rng = np.random.default_rng(key)
         return self.tasks[int(rng.choice(len(self.tasks), p=self.probs))]

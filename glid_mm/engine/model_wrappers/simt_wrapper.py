@@ -6,8 +6,9 @@ import torch.distributed as dist
 import torch.nn as nn
 from mmengine.optim import OptimWrapper
 from mmengine.registry import MODEL_WRAPPERS
+from torch.nn.modules.batchnorm import _BatchNorm
 
-from .task_average import task_average_gradients
+from .task_average import task_average_buffers, task_average_gradients
 
 
 @MODEL_WRAPPERS.register_module()
@@ -21,7 +22,11 @@ class SIMTDistributedWrapper(nn.Module):
     wrapper instead, after the backward pass and before the optimizer step,
     averages each parameter's gradient over the processes that used it
     (:func:`task_average_gradients`). Cross-task BatchNorm statistics come
-    from :class:`CrossTaskSyncBN` layers inside the model.
+    from :class:`CrossTaskSyncBN` layers inside the model; the running
+    statistics of the other (per-task, plain) BatchNorm layers are averaged
+    over the processes that ran them after each step
+    (:func:`task_average_buffers`), so every process, and so the
+    checkpoint, holds the same values.
 
     Use it with ``model_wrapper_cfg = dict(type='SIMTDistributedWrapper')``
     (mmengine's runner builds it in distributed runs only; a
@@ -66,6 +71,12 @@ class SIMTDistributedWrapper(nn.Module):
         """mmengine's ``BaseModel.train_step`` with the gradient averaging
         between ``backward`` and ``step``."""
         module = self.module
+        task_bns = [
+            m for m in module.modules() if isinstance(m, _BatchNorm)
+            and type(m).__name__ != 'CrossTaskSyncBN' and m.training
+            and m.track_running_stats
+        ]
+        tracked = [m.num_batches_tracked.clone() for m in task_bns]
         with optim_wrapper.optim_context(self):
             data = module.data_preprocessor(data, training=True)
             losses = module._run_forward(data, mode='loss')
@@ -76,6 +87,7 @@ class SIMTDistributedWrapper(nn.Module):
                 module.parameters(), bucket_size_mb=self.bucket_size_mb)
             optim_wrapper.step()
             optim_wrapper.zero_grad()
+        task_average_buffers(task_bns, tracked)
         return log_vars
 
     def val_step(self, data: Union[dict, tuple, list]) -> list:

@@ -86,3 +86,62 @@ def task_average_gradients(params: Iterable[nn.Parameter],
             else:
                 p.grad.copy_(g)
     return used.cpu()
+
+
+@torch.no_grad()
+def task_average_buffers(modules: Iterable[nn.Module],
+                         tracked_before: List[torch.Tensor],
+                         group: Optional[object] = None) -> torch.Tensor:
+    """Running statistics of per-task BatchNorm layers, averaged over the
+    processes that ran them in this step (the buffer counterpart of
+    :func:`task_average_gradients`).
+
+    Under SIMT a task head's plain BatchNorm updates its running statistics
+    only on the processes that ran the task this iteration, so the copies
+    drift apart and the checkpoint (written by rank 0) holds rank 0's copy,
+    which saw only the iterations rank 0 happened to run the task. As the
+    gradient of a parameter is averaged over its users (GPPF Sec. 3.2), a
+    layer's running mean and variance are averaged over the processes that
+    updated them; every process then holds that average (as DDP's
+    ``broadcast_buffers`` keeps replicas equal). Since each user started
+    from the same running value, the average is the running statistic of
+    the users' averaged batch statistics. A layer no process ran keeps its
+    value.
+
+    Args:
+        modules (Iterable[nn.Module]): The BatchNorm layers (same list, same
+            order on every process), with ``track_running_stats``.
+        tracked_before (list[Tensor]): Each layer's ``num_batches_tracked``
+            before the step; a layer whose counter moved was run here.
+        group (ProcessGroup, optional): Defaults to all processes.
+
+    Returns:
+        Tensor: ``[M]`` float, the number of processes that ran each layer.
+    """
+    modules = list(modules)
+    if not modules:
+        return torch.zeros(0)
+    device = modules[0].running_mean.device
+    used = torch.tensor([
+        float(not torch.equal(m.num_batches_tracked, before))
+        for m, before in zip(modules, tracked_before)
+    ], device=device)
+    flat = torch.cat([
+        torch.cat([m.running_mean.float(), m.running_var.float(),
+                   m.num_batches_tracked.float().view(1)]) * u
+        for m, u in zip(modules, used)
+    ])
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(used, group=group)
+        dist.all_reduce(flat, group=group)
+    offset = 0
+    for m, n in zip(modules, used.tolist()):
+        c = m.running_mean.numel()
+        if n > 0:
+            mean, var, tracked = flat[offset:offset + c], \
+                flat[offset + c:offset + 2 * c], flat[offset + 2 * c]
+            m.running_mean.copy_(mean / n)
+            m.running_var.copy_(var / n)
+            m.num_batches_tracked.fill_(int(round(float(tracked) / n)))
+        offset += 2 * c + 1
+    return used.cpu()

@@ -1,10 +1,13 @@
 """GLID multi-task segmentation fine-tuning (Sec. 4, Sec. 5.3, Table 3)."""
+import contextlib
 import copy
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from mmengine.dist import get_dist_info
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmdet.structures.mask import BitmapMasks
 from mmengine.config import ConfigDict
@@ -17,6 +20,28 @@ from ..heads.glid_mask_predictor import GLIDDecoded
 from .glid_maskformer import GLIDMaskFormer
 
 TASKS = ('semantic', 'instance', 'panoptic')
+
+
+@contextlib.contextmanager
+def _global_mask_count(value: float):
+    """Hand mmdet's Mask2Former loss a mask count reduced beforehand.
+
+    ``Mask2FormerHead._loss_by_feat_single`` normalises its mask and dice
+    losses by ``reduce_mean(local mask count)``, an all-reduce inside
+    every head call. With tasks split over the global batch, processes
+    call different task heads, so those collectives would pair different
+    tasks' counts (or wait forever). Within this context the head gets
+    ``value`` (the global count divided by the world size, what
+    ``reduce_mean`` returns when every process runs the head) and issues
+    no collective.
+    """
+    from mmdet.models.dense_heads import mask2former_head
+    original = mask2former_head.reduce_mean
+    mask2former_head.reduce_mean = lambda t: t.new_full(t.shape, value)
+    try:
+        yield
+    finally:
+        mask2former_head.reduce_mean = original
 
 
 @MODELS.register_module(scopes=('mmdet', ))
@@ -174,21 +199,72 @@ class GLIDMultiTaskMaskFormer(GLIDMaskFormer):
         return out
 
     def assign_tasks(self, batch_size: int) -> List[str]:
-        """Task of each sample of the next training batch (``'split'``
-        mode); advances ``task_step``."""
-        offset = int(self.task_step)
+        """Task of each local sample of the next training batch
+        (``'split'`` mode); advances ``task_step``.
+
+        Sample ``i`` of rank ``r`` is sample ``g = r * batch_size + i`` of
+        the global batch and gets ``tasks[(g + task_step) % T]``, so the
+        tasks are evenly included in the global batch (Sec. 4), whatever
+        the per-process batch: at 2 images per process, 2 processes and 3
+        tasks the global batch holds 2 / 1 / 1 samples, rotating.
+        """
+        rank, _ = get_dist_info()
+        offset = int(self.task_step) + rank * batch_size
         self.task_step += 1
         T = len(self.tasks)
         return [self.tasks[(i + offset) % T] for i in range(batch_size)]
 
     # ---------------------------------------------------------------- loss
+    def _task_targets(self, task: str, samples: List) -> Tuple[list, list]:
+        """Mask2Former targets (``preprocess_gt``) and metas of ``task``."""
+        head = self.task_heads[task]
+        samples = [self._task_sample(s, task) for s in samples]
+        gts = head.preprocess_gt(
+            [s.gt_instances for s in samples],
+            [s.gt_sem_seg if 'gt_sem_seg' in s else None for s in samples])
+        return gts, [s.metainfo for s in samples]
+
+    def _class_weight_sum(self, task: str, gts: list) -> float:
+        """Mask2Former's classification normaliser for these targets,
+        ``sum_q class_weight[label_q]`` over every query of every image:
+        matched queries carry their ground-truth class, the others the
+        no-object class (every ground truth is matched when there are at
+        most ``num_queries`` of them)."""
+        head = self.task_heads[task]
+        weight = head.class_weight
+        total = 0.
+        for gt in gts:
+            labels = gt.labels.tolist()[:head.num_queries]
+            total += sum(weight[c] for c in labels) + \
+                (head.num_queries - len(labels)) * weight[-1]
+        return total
+
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: List) -> Dict[str, Tensor]:
         """Every task head's Mask2Former losses on its share of the batch.
 
+        Each task's losses are normalised over the task's samples of the
+        *global* batch, so that data-parallel training (gradients averaged
+        over processes) computes the gradient of one process holding the
+        whole global batch:
+
+        - one ``all_reduce`` (the same on every process, whatever tasks it
+          holds) sums every task's ground-truth mask count and class-weight
+          normaliser over the processes;
+        - a task head's mask and dice losses use the global mask count
+          (mmdet's Mask2Former all-reduces it inside each head call, which
+          would pair different tasks' counts across processes, or hang,
+          when processes hold different tasks; here the head is handed the
+          reduced value instead);
+        - its class loss is rescaled from the local to the global
+          normaliser;
+        - a task without samples on this process adds ``0 * sum(params)``
+          of its head, so every head is in the graph on every process and
+          DDP needs no ``find_unused_parameters``.
+
         Returns:
             dict: ``<task>.<loss key>`` for every task with samples in this
-            batch.
+            batch, and ``loss_absent_tasks`` (zero) when some task has none.
         """
         x = self.extract_feat(batch_inputs)
         B = len(batch_data_samples)
@@ -198,20 +274,46 @@ class GLIDMultiTaskMaskFormer(GLIDMaskFormer):
             assigned = {t: [] for t in self.tasks}
             for i, task in enumerate(self.assign_tasks(B)):
                 assigned[task].append(i)
+        targets = {
+            task: self._task_targets(task,
+                                     [batch_data_samples[i] for i in idx])
+            for task, idx in assigned.items() if idx
+        }
+        counts = batch_inputs.new_zeros((2, len(self.tasks)),
+                                        dtype=torch.float64)
+        for k, task in enumerate(self.tasks):
+            if task in targets:
+                gts = targets[task][0]
+                counts[0, k] = float(sum(len(gt.labels) for gt in gts))
+                counts[1, k] = self._class_weight_sum(task, gts)
+        local = counts.clone()
+        _, world = get_dist_info()
+        if world > 1:
+            dist.all_reduce(counts)
         losses = dict()
-        for task, idx in assigned.items():
-            if not idx:
+        absent = []
+        for k, task in enumerate(self.tasks):
+            head = self.task_heads[task]
+            if task not in targets:
+                absent.append(task)
                 continue
-            index = torch.as_tensor(idx, device=batch_inputs.device)
+            index = torch.as_tensor(assigned[task], device=batch_inputs.device)
             sub = GLIDDecoded(
                 tuple(f.index_select(0, index) for f in x.feats),
                 x.query_states.index_select(1, index))
-            samples = [
-                self._task_sample(batch_data_samples[i], task) for i in idx
-            ]
-            for key, value in self.task_heads[task].loss(sub,
-                                                         samples).items():
+            cls_scores, mask_preds = head(sub)
+            with _global_mask_count(float(counts[0, k]) / world):
+                task_losses = head.loss_by_feat(cls_scores, mask_preds,
+                                                *targets[task])
+            cls_scale = float(local[1, k]) * world / float(counts[1, k])
+            for key, value in task_losses.items():
+                if key.endswith('loss_cls'):
+                    value = value * cls_scale
                 losses[f'{task}.{key}'] = value
+        if absent:
+            losses['loss_absent_tasks'] = sum(
+                p.sum() * 0. for task in absent
+                for p in self.task_heads[task].parameters())
         return losses
 
     # ------------------------------------------------------------- predict

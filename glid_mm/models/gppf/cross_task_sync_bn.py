@@ -21,11 +21,28 @@ multi-process training, and task-specific heads must use plain BN, which
 :class:`GPPFMultiTaskModel` checks) and, with ``sync_backward``, in the
 backward pass. Outside training, or without a process group, it is plain
 BatchNorm.
+
+Gradient checkpointing (GPPF App. D.1, "Model Checkpoint is used") reruns
+a unit's forward pass during the backward pass. A BatchNorm inside it
+would then all-reduce a second time, in backward order, pairing the
+statistics of whatever unit each process recomputes (different units under
+hard sampling or fixed paths), and update its running statistics twice.
+:func:`checkpoint_sync_bn` checkpoints a function so that the rerun reuses
+the statistics reduced in the forward pass: no collective and no running
+statistics update in the recomputation, the gradients of the statistics
+still all-reduced where ``sync_backward`` asks for it.
 """
+import threading
+from functools import partial
+from typing import Callable, Optional, Tuple
+
 import torch
 import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.checkpoint import checkpoint
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -43,6 +60,89 @@ class _AllReduceSum(torch.autograd.Function):
         grad = grad.clone()
         dist.all_reduce(grad, group=ctx.group)
         return grad, None
+
+
+class _ReplayAllReduceSum(torch.autograd.Function):
+    """Forward: the total reduced in the original forward pass (no
+    collective); backward: the gradient summed over processes, as
+    :class:`_AllReduceSum`'s backward."""
+
+    @staticmethod
+    def forward(ctx, local: torch.Tensor, total: torch.Tensor, group):
+        ctx.group = group
+        return total.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grad = grad.clone()
+        dist.all_reduce(grad, group=ctx.group)
+        return grad, None, None
+
+
+class _Region:
+    """What the BatchNorm layers of one checkpointed call computed in the
+    forward pass, for its recomputation: reduced statistics by layer, in
+    call order."""
+
+    def __init__(self) -> None:
+        self.stats = {}
+        self.reads = {}
+
+
+_STATE = threading.local()
+
+
+class _RegionMode:
+    """Context (``context_fn`` of :func:`torch.utils.checkpoint`) marking
+    the original forward (``recompute=False``) or the rerun of one
+    checkpointed call. During the rerun the other BatchNorm layers of
+    ``module`` (plain ``BN``) keep their running statistics: momentum 0
+    and ``num_batches_tracked`` restored on exit."""
+
+    def __init__(self, region: _Region, recompute: bool,
+                 module: Optional[nn.Module]) -> None:
+        self.region, self.recompute = region, recompute
+        self.plain_bn = [] if not recompute or module is None else [
+            m for m in module.modules() if isinstance(m, _BatchNorm)
+            and not isinstance(m, CrossTaskSyncBN) and m.training
+            and m.track_running_stats
+        ]
+
+    def __enter__(self) -> None:
+        self.previous = getattr(_STATE, 'mode', None)
+        _STATE.mode = (self.region, self.recompute)
+        self.saved = [(m.momentum, m.num_batches_tracked.clone())
+                      for m in self.plain_bn]
+        for m in self.plain_bn:
+            m.momentum = 0.
+
+    def __exit__(self, *exc) -> None:
+        _STATE.mode = self.previous
+        for m, (momentum, tracked) in zip(self.plain_bn, self.saved):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)
+
+
+def _checkpoint_contexts(module: Optional[nn.Module] = None
+                         ) -> Tuple[_RegionMode, _RegionMode]:
+    region = _Region()
+    return (_RegionMode(region, False, None),
+            _RegionMode(region, True, module))
+
+
+def checkpoint_sync_bn(fn: Callable, *args):
+    """``fn(*args)`` with gradient checkpointing (non-reentrant) whose
+    recomputation reuses the forward pass's :class:`CrossTaskSyncBN`
+    statistics (see the module docstring) and, when ``fn`` is a module,
+    leaves the running statistics of its plain BatchNorm layers alone
+    (updated once per step, as without checkpointing). Plain
+    ``torch.utils.checkpoint`` semantics otherwise."""
+    module = fn if isinstance(fn, nn.Module) else None
+    return checkpoint(
+        fn,
+        *args,
+        use_reentrant=False,
+        context_fn=partial(_checkpoint_contexts, module))
 
 
 @MODELS.register_module()
@@ -100,25 +200,47 @@ class CrossTaskSyncBN(_BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x: [B, C, *]`` -> same shape."""
         self._check_input_dim(x)
+        region, recompute = getattr(_STATE, 'mode', None) or (None, False)
+        if not self.training:
+            region, recompute = None, False
         if not self._synchronised():
-            return super().forward(x)
+            if not recompute:
+                return super().forward(x)
+            # rerun: same batch statistics, running statistics untouched
+            return F.batch_norm(x, None, None, self.weight, self.bias, True,
+                                0., self.eps)
         c = x.shape[1]
         dims = [d for d in range(x.dim()) if d != 1]
         xf = x.float()
         count = torch.full((1, ), x.numel() // c, dtype=torch.float32,
                            device=x.device)
         stats = torch.cat([xf.sum(dims), (xf * xf).sum(dims), count])
-        if self.sync_backward:
+        stash = None
+        if recompute:
+            k = region.reads.get(self, 0)
+            region.reads[self] = k + 1
+            stash = region.stats[self][k]
+        elif region is not None:
+            stash = region.stats.setdefault(self, [])
+        if recompute:
+            if self.sync_backward:
+                stats = _ReplayAllReduceSum.apply(stats, stash,
+                                                  self.process_group)
+            else:
+                stats = stats + (stash - stats.detach())
+        elif self.sync_backward:
             stats = _AllReduceSum.apply(stats, self.process_group)
         else:
             # other processes' statistics enter as constants
             total_stats = stats.detach().clone()
             dist.all_reduce(total_stats, group=self.process_group)
             stats = stats + (total_stats - stats.detach())
+        if isinstance(stash, list):
+            stash.append(stats.detach())
         total = stats[-1]
         mean = stats[:c] / total
         var = (stats[c:2 * c] / total - mean * mean).clamp_min(0)
-        if self.track_running_stats:
+        if self.track_running_stats and not recompute:
             self._update_running_stats(mean.detach(), var.detach(),
                                        total.detach())
         shape = [1, c] + [1] * (x.dim() - 2)

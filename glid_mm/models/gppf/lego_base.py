@@ -59,6 +59,9 @@ class BaseLegoBackbone(BaseModule):
         num_units (int): Units per lego layer ``N``.
         default_task (str, optional): Task used when none is set.
         temperature (float): Initial Gumbel-Softmax temperature ``tau``.
+            In training with :class:`GumbelTemperatureHook` (every GPPF
+            config) the hook's schedule replaces it from the first
+            iteration (a warning says so when they differ).
         hard (bool): Straight-through hard samples instead of soft mixing.
         init_cfg (dict or list[dict], optional): Passed to ``BaseModule``.
     """

@@ -12,6 +12,8 @@ import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 
+from .cross_task_sync_bn import checkpoint_sync_bn
+
 
 class LegoStem(BaseModule):
     """ResNet's stem convolution as a lego unit: ``conv1 -> bn1 -> relu``.
@@ -58,6 +60,14 @@ class LegoLayer(BaseModule):
     Args:
         units (list[nn.Module]): The ``N >= 1`` candidate units; each maps
             ``[B, C_in, H, W]`` to the same ``[B, C_out, H', W']``.
+        with_cp (bool): Gradient checkpointing of every unit that runs
+            with autograd (GPPF App. D.1), by
+            :func:`~.cross_task_sync_bn.checkpoint_sync_bn`: the
+            recomputation reuses the forward pass's
+            :class:`CrossTaskSyncBN` statistics, so processes running
+            different units never pair statistics in the backward pass
+            and running statistics are updated once. Units must not
+            checkpoint themselves. Defaults to False.
 
     ``forward(x, weights=None, index=None, hard=False, run_all=False)``:
 
@@ -81,11 +91,18 @@ class LegoLayer(BaseModule):
       process (see :class:`CrossTaskSyncBN`).
     """
 
-    def __init__(self, units: List[nn.Module]) -> None:
+    def __init__(self, units: List[nn.Module], with_cp: bool = False) -> None:
         super().__init__()
         if len(units) < 1:
             raise ValueError('LegoLayer needs at least one unit')
         self.units = nn.ModuleList(units)
+        self.with_cp = with_cp
+
+    def _run(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        """Unit ``k`` on ``x`` with autograd (checkpointed if asked)."""
+        if self.with_cp and torch.is_grad_enabled() and x.requires_grad:
+            return checkpoint_sync_bn(self.units[k], x)
+        return self.units[k](x)
 
     @property
     def num_units(self) -> int:
@@ -105,11 +122,11 @@ class LegoLayer(BaseModule):
                 raise IndexError(f'unit index {index} out of range for '
                                  f'{self.num_units} units')
             if not run_all:
-                return self.units[index](x)
+                return self._run(index, x)
             out = None
             for k, unit in enumerate(self.units):  # same order everywhere
                 if k == index:
-                    out = unit(x)
+                    out = self._run(k, x)
                 else:
                     with torch.no_grad():
                         unit(x)
@@ -118,13 +135,13 @@ class LegoLayer(BaseModule):
             raise ValueError(f'weights must have shape ({self.num_units},), '
                              f'got {tuple(weights.shape)}')
         if not hard:
-            return sum(weights[k] * unit(x)
-                       for k, unit in enumerate(self.units))
+            return sum(weights[k] * self._run(k, x)
+                       for k in range(self.num_units))
         selected = int(weights.detach().argmax())
         out = 0
         for k, unit in enumerate(self.units):  # same order everywhere
             if k == selected:
-                out = out + weights[k] * unit(x)
+                out = out + weights[k] * self._run(k, x)
             else:
                 with torch.no_grad():
                     other = unit(x)

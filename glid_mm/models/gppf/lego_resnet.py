@@ -72,7 +72,9 @@ class LegoResNet(BaseLegoBackbone):
             Defaults to True.
         default_task (str, optional): Task used when none is set.
             Defaults to None (the only task if there is one).
-        temperature (float): Initial Gumbel-Softmax temperature ``tau``.
+        temperature (float): Initial Gumbel-Softmax temperature ``tau``;
+            :class:`GumbelTemperatureHook` replaces it in training (a
+            warning says so when they differ).
             Defaults to 5.0 (App. D.1).
         hard (bool): Straight-through hard samples instead of soft mixing.
             Defaults to False (Sec. 3.2: soft logits are preferable).
@@ -95,8 +97,14 @@ class LegoResNet(BaseLegoBackbone):
             SIMT (cross-task statistics). Defaults to ``dict(type='BN')``.
         norm_eval (bool): Keep BN in eval mode while training (fine-tuning).
             Defaults to False.
-        with_cp (bool): Gradient checkpointing inside units. Defaults to
-            False.
+        with_cp (bool): Gradient checkpointing of each residual-block unit
+            (GPPF App. D.1), done by :class:`LegoLayer` so that the
+            recomputation reuses the forward pass's
+            :class:`CrossTaskSyncBN` statistics (mmdet's block-level
+            ``with_cp`` would all-reduce them again in the backward pass,
+            pairing different units across processes), and plain ``BN``
+            layers update their running statistics once, not twice as
+            under mmdet's ``with_cp``. Defaults to False.
         zero_init_residual (bool): Zero-init the last BN of each block.
             Defaults to True.
         init_cfg (dict or list[dict], optional): Defaults to Kaiming-normal
@@ -178,13 +186,13 @@ class LegoResNet(BaseLegoBackbone):
                     dilation=dilations[i],
                     style=style,
                     avg_down=avg_down,
-                    with_cp=with_cp,
+                    with_cp=False,
                     conv_cfg=conv_cfg,
                     norm_cfg=norm_cfg) for _ in range(num_units)
             ]
             for j in range(num_blocks):
                 self.lego[f'layer{i + 1}_{j}'] = LegoLayer(
-                    [replica[j] for replica in replicas])
+                    [replica[j] for replica in replicas], with_cp=with_cp)
             self._stage_ends.append(len(self.lego) - 1)
             inplanes = planes * block.expansion
         if zero_init_residual:

@@ -3,6 +3,8 @@
 * :func:`sample_decode`: temperature sampling (``temperature=0`` is greedy),
   optionally restricted to the ``top_k`` tokens and/or the nucleus of
   probability mass ``top_p``; with or without the key/value cache.
+* :func:`best_of_n_decode`: the most likely of ``N`` sampled outputs
+  (Fig. 8's 1 / 4 / 8 / 16 samples).
 * :func:`beam_search`: batched beam search with GNMT length normalisation
   ``lp(Y) = ((5 + |Y|) / 6) ** alpha`` (Wu et al. 2016, the paper's [86]);
   the paper uses 4 beams and ``alpha = 0.1`` for captioning and OCR.
@@ -108,7 +110,8 @@ def sample_decode(decoder,
                   use_cache: bool = True,
                   memory_mask: Optional[torch.Tensor] = None,
                   generator: Optional[torch.Generator] = None,
-                  allowed: Optional[torch.Tensor] = None) -> List[List[int]]:
+                  allowed: Optional[torch.Tensor] = None,
+                  return_scores: bool = False):
     """Greedy / temperature / top-k / nucleus decoding.
 
     Args:
@@ -120,6 +123,14 @@ def sample_decode(decoder,
             the equality test).
         allowed: Optional ``[V]`` bool mask of tokens that may be generated
             (e.g. no padding, prompt tokens or unused vocabulary ids).
+        return_scores: Also return each output's log-likelihood under the
+            model (untempered, over the ``allowed`` tokens, ``<eos>``
+            included), for :func:`best_of_n_decode`.
+
+    Returns:
+        list[list[int]]: Output ids per prompt; with ``return_scores`` also
+        a ``[B]`` float tensor of log-likelihoods and a ``[B]`` long tensor
+        of output lengths (``<eos>`` counted).
     """
     check_sampling_args(temperature, top_k, top_p)
     tokens, pad, pos, lengths = left_pad(prompts, pad_id, memory.device)
@@ -133,9 +144,16 @@ def sample_decode(decoder,
                      dtype=torch.long,
                      device=memory.device)
     finished = torch.zeros(B, dtype=torch.bool, device=memory.device)
+    scores = torch.zeros(B, device=memory.device)
+    lengths_out = torch.zeros(B, dtype=torch.long, device=memory.device)
     for t in range(max_new):
-        nxt = pick_tokens(
-            _restrict(logits, allowed), temperature, top_k, top_p, generator)
+        restricted = _restrict(logits, allowed)
+        nxt = pick_tokens(restricted, temperature, top_k, top_p, generator)
+        if return_scores:
+            logp = F.log_softmax(restricted.float(), -1).gather(
+                1, nxt[:, None])[:, 0]
+            scores += logp.masked_fill(finished, 0.)
+            lengths_out += (~finished).long()
         nxt = nxt.masked_fill(finished, pad_id)
         out[:, t] = nxt.masked_fill(finished, eos_id)
         finished |= nxt == eos_id
@@ -157,7 +175,50 @@ def sample_decode(decoder,
             pos = torch.cat([pos, new_pos], dim=1)
             logits = decoder(
                 tokens, memory, memory_mask, pos, pad, last_only=True)[:, -1]
-    return [_strip(row, eos_id) for row in out.tolist()]
+    ids = [_strip(row, eos_id) for row in out.tolist()]
+    if return_scores:
+        return ids, scores, lengths_out
+    return ids
+
+
+def best_of_n_decode(decoder,
+                     memory: torch.Tensor,
+                     prompts: Prompts,
+                     num_samples: int,
+                     alpha: float = 0.,
+                     memory_mask: Optional[torch.Tensor] = None,
+                     **kwargs) -> List[List[int]]:
+    """Best of ``num_samples`` sampled outputs per prompt (Sec. 5.8, Fig. 8
+    compares temperature and top-k sampling at 1, 4, 8 and 16 samples).
+
+    Draws ``num_samples`` independent samples per prompt with
+    :func:`sample_decode` (``kwargs``: temperature, top-k, nucleus,
+    generator...) in one batch, and keeps the one with the highest
+    log-likelihood under the model divided by the GNMT length penalty
+    ``lp`` with ``alpha`` (0 = summed log-likelihood; the paper's beam
+    search uses 0.1). ``num_samples=1`` is plain sampling.
+    """
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f'num_samples must be an int >= 1, got '
+                         f'{num_samples!r}')
+    if num_samples == 1:
+        return sample_decode(
+            decoder, memory, prompts, memory_mask=memory_mask, **kwargs)
+    B = len(prompts)
+    repeated = [p for p in prompts for _ in range(num_samples)]
+    memory = memory.repeat_interleave(num_samples, 0)
+    if memory_mask is not None:
+        memory_mask = memory_mask.repeat_interleave(num_samples, 0)
+    ids, scores, lengths = sample_decode(
+        decoder,
+        memory,
+        repeated,
+        memory_mask=memory_mask,
+        return_scores=True,
+        **kwargs)
+    penalty = ((5. + lengths.float()) / 6.)**alpha
+    best = (scores / penalty).view(B, num_samples).argmax(1)
+    return [ids[i * num_samples + int(k)] for i, k in enumerate(best)]
 
 
 def _restrict(logits: torch.Tensor,

@@ -19,14 +19,15 @@ from mmpretrain.registry import TOKENIZER
 from mmpretrain.structures import DataSample
 
 from glid_mm.registry import MODELS
-from .decoding import beam_search, check_sampling_args, sample_decode, \
-    score_classes
+from .decoding import (beam_search, best_of_n_decode, check_sampling_args,
+                       sample_decode, score_classes)
 
 ENCODER_MODES = ('frozen', 'finetune', 'scratch')
 CONDITIONINGS = ('task', 'category', 'none')
 STRATEGIES = dict(
     greedy=dict(use_cache=True),
-    sample=dict(temperature=1., top_k=0, top_p=1., seed=0),
+    sample=dict(
+        temperature=1., top_k=0, top_p=1., seed=0, num_samples=1, alpha=0.),
     beam=dict(num_beams=4, alpha=0.1),
     score=dict(classes=None, chunk_size=64))
 
@@ -58,7 +59,9 @@ class LiTDecoder(BaseModel):
         backbone_out_index (int): Which backbone output to use. Default -1.
         decode_cfg (dict, optional): ``{'default': {...}, task: {...}}``, each
             ``dict(strategy=..., **args)`` with strategy ``'greedy'``,
-            ``'sample'`` (``temperature``, ``top_k``, ``top_p``, ``seed``),
+            ``'sample'`` (``temperature``, ``top_k``, ``top_p``, ``seed``;
+            ``num_samples`` > 1 keeps the most likely of that many samples,
+            length-normalised with ``alpha``, Sec. 5.8 / Fig. 8),
             ``'beam'`` (``num_beams``, ``alpha``) or ``'score'``
             (``classes``; by default the task's training labels). Defaults to
             greedy everywhere (Sec. 5.8 uses beam 4 / alpha 0.1 for
@@ -156,6 +159,11 @@ class LiTDecoder(BaseModel):
             if strategy == 'sample':
                 check_sampling_args(full['temperature'], full['top_k'],
                                     full['top_p'])
+                if not isinstance(full['num_samples'], int) or \
+                        full['num_samples'] < 1 or full['alpha'] < 0:
+                    raise ValueError(
+                        f'decode_cfg[{task!r}]: num_samples must be an int '
+                        f'>= 1 and alpha >= 0, got {full}')
             if strategy == 'beam' and (not isinstance(full['num_beams'], int)
                                        or full['num_beams'] < 1
                                        or full['alpha'] < 0):
@@ -346,10 +354,12 @@ class LiTDecoder(BaseModel):
         else:
             gen = torch.Generator(device=memory.device)
             gen.manual_seed(cfg['seed'])
-            ids = sample_decode(
+            ids = best_of_n_decode(
                 self.decoder,
                 memory,
                 prompts,
+                num_samples=cfg['num_samples'],
+                alpha=cfg['alpha'],
                 temperature=cfg['temperature'],
                 top_k=cfg['top_k'],
                 top_p=cfg['top_p'],

@@ -36,14 +36,16 @@ class M3I(BaseSelfSupervisor):
        schedule) gives layer-normalised dense features of the views.
     3. Targets, one loss each, summed with ``loss_weights`` (eq. 4):
 
-       * ``intra``: image ``k`` predicts its own input view's features at
+       * ``intra``: image ``k`` predicts the features of the view it shows
+         (its target view ``y[k]`` by default, see ``target_views``) at
          its hidden patches (same view, Tab. 2 (e) MIM_feat);
        * ``inter``: image ``j`` predicts the features of its *target* view
          ``y[j]``, the decoder queries sitting at ``y[j]``'s patch centres
          relative to ``x[j]``'s top-left origin (Tab. 2 (k) SiameseIM_feat);
        * ``cls``: both images predict their class through attention pooling
          over their own tokens and a linear classifier (samples without a
-         ``gt_label`` are skipped);
+         ``gt_label`` are skipped); the two images' losses are summed, as
+         eq. 4 sums every target;
        * ``text`` (optional): both images predict their caption's embedding
          from a jointly trained text encoder (symmetric InfoNCE). No text
          encoder ships with glid_mm (none is available offline): enabling
@@ -59,12 +61,16 @@ class M3I(BaseSelfSupervisor):
     encoder attends across the two images of a mixed input (the paper
     encodes ``f(I_mix)`` with a plain ViT); targets are the momentum
     encoder's last-layer patch tokens (SiameseIM adds a projector; M3I names
-    only "the momentum input image backbone"); intra targets need a second
-    momentum forward on ``x`` (``2B`` target forwards per step, each skipped
-    when its group is off).
+    only "the momentum input image backbone"). Targets follow Sec. 3.3 by
+    default (``target_views='shared'``: the first image of a mix shows its
+    target view, so one momentum forward per image serves both dense
+    groups); ``'separate'`` keeps both images on their input views at the
+    cost of a second momentum forward on ``x`` (``2B`` per step).
 
     Args:
-        backbone (dict): ``MAEViT`` config (``out_type='raw'``).
+        backbone (dict): ``MAEViT`` config (``out_type='raw'``); its
+            ``mask_ratio`` only with ``mixer=None`` (refused otherwise: it
+            would do nothing).
         neck (dict, optional): :class:`M3IDecoder` for the image targets;
             required iff ``intra`` or ``inter`` is on.
         head (dict, optional): :class:`M3IAttentionPoolHead` for the class
@@ -86,6 +92,13 @@ class M3I(BaseSelfSupervisor):
             ``num_classes=D``; required iff ``text`` is on.
         text_key (str): Data-sample field holding the caption. Defaults to
             ``'gt_caption'``.
+        target_views (str): With the mixer: ``'shared'`` (Sec. 3.3: the
+            first image of a mix shows its target view ``y_k`` and predicts
+            it, the partner shows its input view ``x_j`` and predicts
+            ``y_j``; one momentum forward per image, ``N`` per batch) or
+            ``'separate'`` (both images show their input views ``x``; the
+            intra target is the momentum encoding of ``x_k``, so ``2N``
+            target forwards). Defaults to ``'shared'``.
         data_preprocessor (dict, optional): Defaults to
             ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): Initialization config. Defaults to None.
@@ -104,9 +117,21 @@ class M3I(BaseSelfSupervisor):
                  text_encoder: Optional[dict] = None,
                  text_head: Optional[dict] = None,
                  text_key: str = 'gt_caption',
+                 target_views: str = 'shared',
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
         weights = self._check_weights(loss_weights)
+        if target_views not in ('shared', 'separate'):
+            raise ValueError("M3I: target_views must be 'shared' or "
+                             f"'separate', got {target_views!r}")
+        if mixer is not None and isinstance(backbone, dict) and \
+                'mask_ratio' in backbone:
+            raise ValueError(
+                f'M3I: backbone.mask_ratio={backbone["mask_ratio"]!r} has no '
+                'effect with the mixer (the mix mask hides the tokens, '
+                'mixer.mix_ratio sets the split): remove it, or set '
+                'mixer=None for the w/o-mix variant that masks in the '
+                'encoder')
         self._check_parts(
             weights,
             neck=neck,
@@ -140,6 +165,7 @@ class M3I(BaseSelfSupervisor):
                                  f'{part.in_channels} must equal the '
                                  f'backbone width {channels}')
         self.loss_weights = weights
+        self.target_views = target_views
         self.neg_weight = float(neg_weight)
         self.grid = tuple(self.backbone.patch_resolution)
         self.mixer = None
@@ -235,8 +261,9 @@ class M3I(BaseSelfSupervisor):
         feats = self.target_generator(images, mask=None)[0][:, 1:]
         return F.layer_norm(feats.float(), feats.shape[-1:])
 
-    def _encode(self, x: Tensor):
-        """Encode; split tokens into per-image visible sets.
+    def _encode(self, x: Tensor, partners: Optional[Tensor] = None):
+        """Encode; split tokens into per-image visible sets (``partners``:
+        the views the partner images contribute to a mix, default ``x``).
 
         Returns the class token ``[B, 1, C]``, a list of views ``(tokens
         [B, V, C], positions [B, V], image index [B])``, the positions
@@ -251,7 +278,7 @@ class M3I(BaseSelfSupervisor):
             own_idx, hidden_idx = order[:, :keep], order[:, keep:]
             views = [(tokens[:, 1:], own_idx, arange)]
             return tokens[:, :1], views, hidden_idx, arange
-        mixed, mask, sigma = self.mixer(x)
+        mixed, mask, sigma = self.mixer(x, partners=partners)
         t = self._token_per_patch
         mask = mask.repeat_interleave(t, 1).repeat_interleave(t, 2)
         mask = mask.flatten(1)  # [B, L], True = from sigma(k)
@@ -291,10 +318,21 @@ class M3I(BaseSelfSupervisor):
                              f'{len(inputs)}')
         x, y = inputs
         self._update_target()
-        cls_token, views, hidden_idx, sigma = self._encode(x)
+        shared = self.target_views == 'shared' and self.mixer is not None
+        if shared:
+            # Sec. 3.3: the first image shows its target view (x_k = y_k)
+            # and predicts it (intra), its partner shows its input view
+            # and predicts its target view (inter): N target forwards
+            cls_token, views, hidden_idx, sigma = self._encode(
+                y, partners=x)
+            need = [y] if self._on('intra') or self._on('inter') else []
+        else:
+            cls_token, views, hidden_idx, sigma = self._encode(x)
+            need = [
+                v for v, g in ((x, 'intra'), (y, 'inter')) if self._on(g)
+            ]
         grid = grid_coords(self.grid, device=x.device)  # [L, 2]
         # one momentum forward for the views the active groups need
-        need = [v for v, g in ((x, 'intra'), (y, 'inter')) if self._on(g)]
         targets = self._targets(torch.cat(need)).split(x.size(0)) \
             if need else ()
         losses = {}
@@ -319,9 +357,12 @@ class M3I(BaseSelfSupervisor):
                 dense_feature_loss(pred, target, self.neg_weight)
         if self._on('cls'):
             labels = self._labels(data_samples, x.device)
+            # eq. 4 sums the targets of every input image: each image of
+            # the mix (its own view's tokens) adds its category loss, not
+            # their mean
             loss = sum(
                 self.head.loss(tokens, labels[image])
-                for tokens, _, image in views) / len(views)
+                for tokens, _, image in views)
             losses['loss_cls'] = self.loss_weights['cls'] * loss
         if self._on('text'):
             losses['loss_text'] = self.loss_weights['text'] * \

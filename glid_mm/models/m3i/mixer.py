@@ -109,8 +109,21 @@ class M3IMixer:
     def __call__(
         self,
         inputs: Tensor,
-        generator: Optional[torch.Generator] = None
+        generator: Optional[torch.Generator] = None,
+        partners: Optional[Tensor] = None
     ) -> Tuple[Tensor, Tensor, Tensor]:
+        """``mixed[k] = m * partners[sigma(k)] + (1 - m) * inputs[k]``.
+
+        ``partners`` (default ``inputs``) are the views the partner images
+        contribute: M3I's first image shows its target view and the other
+        image its input view (Sec. 3.3).
+        """
+        if partners is None:
+            partners = inputs
+        elif partners.shape != inputs.shape:
+            raise ValueError('M3IMixer: partners must have the shape of the '
+                             f'inputs {tuple(inputs.shape)}, got '
+                             f'{tuple(partners.shape)}')
         if inputs.dim() != 4:
             raise ValueError('M3IMixer: inputs must be [B, C, H, W], got '
                              f'shape {tuple(inputs.shape)}')
@@ -125,7 +138,7 @@ class M3IMixer:
         pixel_mask = mask.repeat_interleave(
             p, dim=1).repeat_interleave(
                 p, dim=2).unsqueeze(1)
-        mixed = torch.where(pixel_mask, inputs[sigma], inputs)
+        mixed = torch.where(pixel_mask, partners[sigma], inputs)
         return mixed, mask, sigma
 
     def __repr__(self) -> str:

@@ -53,3 +53,31 @@ def test_model_without_gumbel_modules():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GumbelTemperatureHook(**kwargs)
+
+
+def test_warns_when_the_schedule_replaces_the_model_temperature():
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance('test_gumbel_warning')
+    records = []
+
+    class Keep:
+        level = 0
+
+        def handle(self, record):
+            records.append(record.getMessage())
+
+    handler = Keep()
+    logger.handlers.append(handler)
+    try:
+        lego = LegoResNet(task_names=('a', ), stem_channels=4,
+                          base_channels=2, num_stages=1, out_indices=(0, ),
+                          temperature=2.0)
+        runner = SimpleNamespace(model=lego)
+        GumbelTemperatureHook(start=5.0).before_train(runner)
+        assert any('temperature [2.0] is replaced' in m for m in records)
+        records.clear()
+        lego.set_temperature(5.0)
+        GumbelTemperatureHook(start=5.0).before_train(runner)
+        assert not any('is replaced' in m for m in records)
+    finally:
+        logger.handlers.remove(handler)

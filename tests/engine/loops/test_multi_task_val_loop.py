@@ -139,7 +139,8 @@ def test_gppf_configs_declare_per_task_evaluation(path, project_root):
             'instances_val2017.json')
         assert 'validation' in cfg.val_dataloader.seg.dataset.data_prefix[
             'img_path']
-        assert cfg.val_dataloader.cls.dataset.data_prefix == 'val'
+        assert cfg.val_dataloader.cls.dataset.data_prefix == \
+            'imagenet21k_val'
         assert tuple(cfg.val_evaluator.cls.topk) == (1, 5)
 
 

@@ -41,6 +41,7 @@ def fake_runner(tasks=('det', 'seg'), world_size=1, model=None):
     (dict(task_weights=dict(det=1.0, seg=-2)), ValueError, "'seg'"),
     (dict(max_iters=0), ValueError, 'max_iters'),
     (dict(task_weights=[1.0, 1.0]), TypeError, 'task_weights must be a dict'),
+    (dict(task_sampling='per_gpu'), ValueError, 'task_sampling'),
 ])
 def test_bad_configs(kwargs, error, match):
     args = dict(dataloader=dict(det=LOADER, seg=LOADER), max_iters=10,

@@ -28,6 +28,22 @@ def test_reproducible_and_own_stream_per_rank():
     assert TaskSampler(WEIGHTS, 3, 0).sample(30) == a.sample(30)
 
 
+def test_per_iteration_sampling_shares_the_task():
+    """Table 1's per-batch task sampling: every process runs the same task
+    in an iteration, the tasks still follow the weights over iterations."""
+    samplers = [
+        TaskSampler(WEIGHTS, 3, rank, per_process=False) for rank in range(4)
+    ]
+    draws = [[s.sample(i) for i in range(3000)] for s in samplers]
+    assert all(d == draws[0] for d in draws)
+    counts = Counter(draws[0])
+    for task, weight in WEIGHTS.items():
+        assert counts[task] / 3000 == pytest.approx(weight / 7.5, abs=0.03)
+    per_process = [TaskSampler(WEIGHTS, 3, r) for r in range(4)]
+    assert len({tuple(s.sample(i) for i in range(50))
+                for s in per_process}) == 4
+
+
 @pytest.mark.parametrize('weights, match', [
     (dict(), 'non-empty'),
     (dict(det=0.0), "'det' must be a finite number > 0"),

@@ -119,3 +119,86 @@ def lego_worker(rank, port, out_dir):
             used={k: v.grad is not None for k, v in lego.named_parameters()})
     torch.save(result, os.path.join(out_dir, f'lego{rank}.pth'))
     dist.destroy_process_group()
+
+
+def lego_cp_worker(rank, port, out_dir):
+    """LegoResNet with and without ``with_cp`` on 2 processes whose tasks
+    take different units (soft, hard and fixed-path modes)."""
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+        world_size=2)
+    from glid_mm.models.gppf import LegoResNet
+    result = {}
+    for mode in ('soft', 'hard', 'fixed'):
+        for with_cp in (False, True):
+            torch.manual_seed(0)
+            lego = LegoResNet(
+                task_names=('a', 'b'), stem_channels=4, base_channels=2,
+                num_stages=2, out_indices=(1, ), hard=mode == 'hard',
+                fixed_paths=dict(a=[0] * 8, b=[1] * 8)
+                if mode == 'fixed' else None,
+                norm_cfg=dict(type='CrossTaskSyncBN'), with_cp=with_cp)
+            lego.train()
+            torch.manual_seed(100 + rank)  # own Gumbel draws and inputs
+            x = torch.randn(2 + rank, 3, 16 + 8 * rank, 16)
+            with lego.using_task(TASK_OF_RANK[rank]):
+                out, = lego(x)
+            (out * torch.linspace(-1, 2, out.shape[-1])).mean().backward()
+            result[(mode, with_cp)] = dict(
+                buffers={k: v.clone()
+                         for k, v in lego.named_buffers()},
+                grads={
+                    k: None if v.grad is None else v.grad.clone()
+                    for k, v in lego.named_parameters()
+                })
+    torch.save(result, os.path.join(out_dir, f'lego_cp{rank}.pth'))
+    dist.destroy_process_group()
+
+
+def buffer_worker(rank, port, out_dir):
+    """Per-task BatchNorm running statistics through
+    ``SIMTDistributedWrapper.train_step``: rank 0 runs task a, rank 1 task
+    b; head a's BN is used by rank 0 only, the shared plain BN by both."""
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+        world_size=2)
+    import glid_mm  # noqa: F401
+    from glid_mm.engine import SIMTDistributedWrapper
+    from glid_mm.models.gppf import task_of
+
+    class BNHeads(BaseModel):
+
+        def __init__(self):
+            super().__init__()
+            self.shared = nn.BatchNorm2d(3)
+            self.heads = nn.ModuleDict(
+                dict(a=nn.BatchNorm2d(3), b=nn.BatchNorm2d(3),
+                     c=nn.BatchNorm2d(3)))
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            task = task_of(data_samples)
+            return dict(
+                loss=self.heads[task](self.shared(inputs)).pow(2).mean())
+
+    torch.manual_seed(0)
+    model = SIMTDistributedWrapper(BNHeads())
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    model.train()
+    data = batch(TASK_OF_RANK[rank])
+    data['inputs'] = data['inputs'] * (1 + 3 * rank) + rank
+    # what this process's own step does to the running statistics
+    local = BNHeads()
+    local.load_state_dict(model.module.state_dict())
+    local.train()
+    local(data['inputs'], data['data_samples'])
+    model.train_step(data, optim)
+    torch.save(
+        dict(
+            buffers={k: v.clone()
+                     for k, v in model.module.named_buffers()},
+            local={k: v.clone()
+                   for k, v in local.named_buffers()}),
+        os.path.join(out_dir, f'buffers{rank}.pth'))
+    dist.destroy_process_group()

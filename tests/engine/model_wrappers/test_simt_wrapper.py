@@ -21,7 +21,8 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from simt_workers import (TASK_OF_RANK, batch, head_loss,  # noqa: E402
+from simt_workers import (TASK_OF_RANK, batch,  # noqa: E402
+                          buffer_worker, head_loss, lego_cp_worker,
                           lego_worker, make_model, worker)
 
 
@@ -146,3 +147,74 @@ def test_lego_units_stay_aligned_across_processes(lego_results, mode):
         for rank, used in enumerate((r0['used'], r1['used'])):
             assert all(v == (f'.units.{rank}.' in k)
                        for k, v in used.items() if '.units.' in k)
+
+
+@pytest.fixture(scope='module')
+def lego_cp_results(tmp_path_factory):
+    out_dir = str(tmp_path_factory.mktemp('lego_cp'))
+    spawn(lego_cp_worker, out_dir)
+    return [
+        torch.load(os.path.join(out_dir, f'lego_cp{r}.pth'),
+                   weights_only=False) for r in range(2)
+    ]
+
+
+@pytest.mark.parametrize('mode', ['soft', 'hard', 'fixed'])
+def test_checkpointing_keeps_gradients_and_running_stats(lego_cp_results,
+                                                         mode):
+    """GPPF App. D.1 checkpoints the units: with ``with_cp=True`` every
+    gradient and every running statistic equals the run without it, on
+    both processes, although the processes select different units (a
+    recomputation that all-reduced again would pair different units'
+    statistics, and update running statistics twice)."""
+    for rank, result in enumerate(lego_cp_results):
+        plain, cp = result[(mode, False)], result[(mode, True)]
+        for key, value in plain['buffers'].items():
+            torch.testing.assert_close(
+                cp['buffers'][key], value, msg=f'rank {rank} {key}')
+        n_grads = 0
+        for key, grad in plain['grads'].items():
+            if grad is None:
+                assert cp['grads'][key] is None, (rank, key)
+                continue
+            n_grads += 1
+            torch.testing.assert_close(
+                cp['grads'][key], grad, msg=f'rank {rank} {key}')
+        assert n_grads > 0
+        tracked = [v for k, v in cp['buffers'].items()
+                   if k.endswith('num_batches_tracked')]
+        assert tracked and all(int(t) == 1 for t in tracked)
+
+
+@pytest.fixture(scope='module')
+def buffer_results(tmp_path_factory):
+    out_dir = str(tmp_path_factory.mktemp('buffers'))
+    spawn(buffer_worker, out_dir)
+    return [
+        torch.load(os.path.join(out_dir, f'buffers{r}.pth'),
+                   weights_only=True) for r in range(2)
+    ]
+
+
+def test_task_head_bn_statistics_are_averaged_over_users(buffer_results):
+    """After a SIMT step both processes hold the same running statistics
+    (what rank 0 checkpoints): the shared plain BN averages both
+    processes' updates, head a's BN takes rank 0's update (its only user),
+    head b's rank 1's, head c (nobody) keeps its initial value."""
+    r0, r1 = buffer_results
+    for key, value in r0['buffers'].items():
+        torch.testing.assert_close(value, r1['buffers'][key], msg=key)
+    for stat in ('running_mean', 'running_var'):
+        shared = f'shared.{stat}'
+        torch.testing.assert_close(
+            r0['buffers'][shared],
+            (r0['local'][shared] + r1['local'][shared]) / 2)
+        assert (r0['local'][shared] - r1['local'][shared]).abs().max() > 0.1
+        torch.testing.assert_close(r0['buffers'][f'heads.a.{stat}'],
+                                   r0['local'][f'heads.a.{stat}'])
+        torch.testing.assert_close(r0['buffers'][f'heads.b.{stat}'],
+                                   r1['local'][f'heads.b.{stat}'])
+    torch.testing.assert_close(r0['buffers']['heads.c.running_mean'],
+                               torch.zeros(3))
+    assert int(r0['buffers']['heads.c.num_batches_tracked']) == 0
+    assert int(r0['buffers']['heads.a.num_batches_tracked']) == 1

@@ -13,6 +13,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 MULTI = sorted(glob.glob(osp.join(ROOT, 'configs/gppf/*.py')))
 TASKS = sorted(glob.glob(osp.join(ROOT, 'configs/gppf/tasks/*.py')))
+SINGLE = sorted(glob.glob(osp.join(ROOT, 'configs/gppf/single/*.py')))
 
 
 def build(cfg):
@@ -25,7 +26,39 @@ def build(cfg):
 
 
 def test_configs_found():
-    assert len(MULTI) == 2 and len(TASKS) == 6
+    assert len(MULTI) == 6 and len(TASKS) == 6 and len(SINGLE) == 3
+
+
+# GPPF Table 1 rows: (SIMT, SyncBN, units N) of each multi-task config
+TABLE1 = {
+    'gppf-batchtask-nosyncbn_lego-r50-n1': ('per_iteration', 'BN', 1),
+    'gppf-nosyncbn_lego-r50-n1': ('per_process', 'BN', 1),
+    'gppf_lego-r50-n1': ('per_process', 'CrossTaskSyncBN', 1),
+    'gppf_lego-r50-n2': ('per_process', 'CrossTaskSyncBN', 2),
+    'gppf_lego-r50-n3': ('per_process', 'CrossTaskSyncBN', 3),
+}
+
+
+@pytest.mark.parametrize('name', sorted(TABLE1))
+def test_table1_rows(name):
+    path = osp.join(ROOT, 'configs/gppf',
+                    f'{name}_56xsimt-500k_coco-ade20k-in21k.py')
+    cfg = Config.fromfile(path)
+    sampling = cfg.train_cfg.get('task_sampling', 'per_process')
+    row = (sampling, cfg.model.backbone.norm_cfg.type,
+           cfg.model.backbone.num_units)
+    assert row == TABLE1[name]
+    assert build(cfg).backbone.num_units == TABLE1[name][2]
+
+
+@pytest.mark.parametrize('path', SINGLE, ids=osp.basename)
+def test_single_baselines_are_plain_resnet50(path):
+    """Table 1 "Single": the task recipe with a plain ResNet-50."""
+    cfg = Config.fromfile(path)
+    model = build(cfg)
+    assert type(model.backbone).__name__ == 'ResNet'
+    assert model.backbone.depth == 50
+    assert not any(isinstance(m, LegoResNet) for m in model.modules())
 
 
 @pytest.mark.parametrize('path', MULTI, ids=osp.basename)
@@ -51,6 +84,10 @@ def test_multi_task_config_builds(path):
         assert cfg.optim_wrapper.optimizer.lr == 0.16
         assert type(model.tasks.det.roi_head.bbox_head).__name__ == \
             'Shared4Conv1FCBBoxHead'
+        # ImageNet-21K-P fall11 (Ridnik et al.): 11,221 classes
+        assert model.tasks.cls.head.num_classes == 11221
+        assert cfg.train_dataloader.cls.dataset.data_prefix == \
+            'imagenet21k_train'
 
 
 @pytest.mark.parametrize('path', TASKS, ids=osp.basename)

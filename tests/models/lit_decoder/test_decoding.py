@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from glid_mm.models.lit_decoder.decoding import (beam_search, left_pad,
+from glid_mm.models.lit_decoder.decoding import (beam_search,
+                                                 best_of_n_decode, left_pad,
                                                  length_penalty, pick_tokens,
                                                  sample_decode, score_classes)
 from glid_mm.models.lit_decoder.text_decoder import LiTTextDecoder
@@ -270,3 +271,52 @@ def test_bad_arguments_raise():
         score_classes(SCORING, MEM, [[BOS]] * 2, [], pad_id=PAD)
     with pytest.raises(ValueError, match='prompts for'):
         score_classes(SCORING, MEM, [[BOS]], [[A, EOS]], pad_id=PAD)
+
+
+def _bigram_logp(decoder, ids, max_new):
+    """Log-likelihood of ``ids`` and the ``<eos>`` after them (absent when
+    the output ran out of budget)."""
+    seq = [BOS] + list(ids) + ([EOS] if len(ids) < max_new else [])
+    return sum(float(decoder.logp[a, b]) for a, b in zip(seq, seq[1:]))
+
+
+# SCORING plus rows for what a finished row feeds back (padding): real
+# decoders give finite logits there, a table needs them filled
+SAMPLING = BigramDecoder({
+    **{k: {t: float(SCORING.logp[k, t].exp())
+           for t in range(6)} for k in (BOS, A, B, C)},
+    PAD: {t: 1 / 6 for t in range(6)},
+    EOS: {t: 1 / 6 for t in range(6)},
+})
+
+
+def test_best_of_n_keeps_the_most_likely_sample():
+    """Fig. 8's 1 / 4 / 8 / 16 samples: every sample's score is its
+    hand-computed log-likelihood, and best-of-16 returns the argmax of
+    the 16 samples drawn for each prompt (same draws: same generator)."""
+    memory = torch.zeros(2 * 16, 1, 4)
+    args = dict(eos_id=EOS, pad_id=PAD, max_length=6, temperature=1.)
+    ids, scores, lengths = sample_decode(
+        SAMPLING, memory, [[BOS]] * 32, return_scores=True,
+        generator=torch.Generator().manual_seed(3), **args)
+    for row, score, length in zip(ids, scores.tolist(), lengths.tolist()):
+        assert score == pytest.approx(
+            _bigram_logp(SAMPLING, row, 5), abs=1e-5)
+        assert length == min(len(row) + 1, 5)
+    assert len({tuple(r) for r in ids}) > 2  # the draws differ
+    best = best_of_n_decode(
+        SAMPLING, torch.zeros(2, 1, 4), [[BOS]] * 2, num_samples=16,
+        generator=torch.Generator().manual_seed(3), **args)
+    for k in range(2):
+        block = scores[16 * k:16 * (k + 1)]
+        assert best[k] == ids[16 * k + int(block.argmax())]
+    # the likeliest sequence 'b c' (log .288) is among 16 draws here
+    assert best == [[B, C], [B, C]]
+    single = best_of_n_decode(
+        SAMPLING, torch.zeros(2, 1, 4), [[BOS]] * 2, num_samples=1,
+        generator=torch.Generator().manual_seed(3), **args)
+    assert single == sample_decode(
+        SAMPLING, torch.zeros(2, 1, 4), [[BOS]] * 2,
+        generator=torch.Generator().manual_seed(3), **args)
+    with pytest.raises(ValueError, match='num_samples'):
+        best_of_n_decode(SAMPLING, memory, [[BOS]], num_samples=0, **args)

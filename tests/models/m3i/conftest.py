@@ -1,4 +1,5 @@
 import copy
+import uuid
 
 import pytest
 import torch
@@ -30,8 +31,7 @@ def _tiny_m3i_cfg(**overrides) -> dict:
                 num_heads=2,
                 feedforward_channels=64),
             img_size=32,
-            patch_size=16,
-            mask_ratio=0.5),
+            patch_size=16),
         neck=dict(
             type='M3IDecoder',
             in_channels=TINY_CHANNELS,
@@ -46,6 +46,8 @@ def _tiny_m3i_cfg(**overrides) -> dict:
         mixer=dict(type='M3IMixer', patch_size=16, mix_ratio=0.5),
         loss_weights=dict(intra=1.0, inter=1.0, cls=1.0))
     cfg.update(copy.deepcopy(overrides))
+    if cfg['mixer'] is None:  # w/o mix: the encoder masks
+        cfg['backbone'] = dict(cfg['backbone'], mask_ratio=0.5)
     return cfg
 
 
@@ -53,7 +55,9 @@ def _tiny_m3i_cfg(**overrides) -> dict:
 def mmpretrain_scope():
     """Build under mmpretrain's default scope; a fresh max_iters info."""
     import glid_mm  # noqa: F401
-    name = f'test-m3i-{id(object())}'
+    # a fresh name: get_instance returns an existing hub without making it
+    # the current one (id(object()) values are reused)
+    name = f'test-m3i-{uuid.uuid4().hex}'
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         hub = MessageHub.get_instance(name)
         hub.update_info('max_iters', 100)

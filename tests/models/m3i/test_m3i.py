@@ -256,3 +256,91 @@ def test_needs_max_iters_for_the_momentum_schedule(build, tiny_batch):
     with pytest.raises(RuntimeError, match="'max_iters'"):
         model.loss(*tiny_batch())
     assert isinstance(model, M3I)
+
+
+def test_category_term_is_summed_over_the_mixed_images(
+        mmpretrain_scope, build, tiny_batch):
+    """Eq. 4 sums every target: each image of a mixed input adds its own
+    category loss (not their mean)."""
+    torch.manual_seed(0)
+    model = build()
+    inputs, samples = tiny_batch()
+    calls = []
+    head_loss = model.head.loss
+
+    def recording(tokens, labels):
+        loss = head_loss(tokens, labels)
+        calls.append(loss.detach())
+        return loss
+
+    model.head.loss = recording
+    losses = model.loss(inputs, samples)
+    assert len(calls) == 2  # image k's tokens, image j's tokens
+    torch.testing.assert_close(losses['loss_cls'].detach(), sum(calls))
+    model = build(loss_weights=dict(intra=1., inter=1., cls=0.5))
+    model.head.loss = recording
+    calls.clear()
+    torch.testing.assert_close(
+        model.loss(inputs, samples)['loss_cls'].detach(), 0.5 * sum(calls))
+
+
+def test_encoder_mask_ratio_is_refused_with_the_mixer(
+        mmpretrain_scope, build, tiny_m3i_cfg):
+    backbone = tiny_m3i_cfg()['backbone']
+    with pytest.raises(ValueError, match='mask_ratio=0.6 has no effect'):
+        build(backbone=dict(backbone, mask_ratio=0.6))
+    assert build(mixer=None).backbone.mask_ratio == 0.5
+
+
+@pytest.mark.parametrize('target_views, forwards', [('shared', 1),
+                                                     ('separate', 2)])
+def test_target_scheme(mmpretrain_scope, build, tiny_batch, target_views,
+                       forwards):
+    """Sec. 3.3: the first image of a mix shows its own target view, so the
+    momentum encoder runs once per image (N forwards); 'separate' keeps
+    the input views and needs 2N."""
+    torch.manual_seed(0)
+    model = build(target_views=target_views)
+    (x, y), samples = tiny_batch()
+    seen = []
+    targets = model._targets
+
+    def recording(images):
+        seen.append(images.detach().clone())
+        return targets(images)
+
+    model._targets = recording
+    shown = []
+    mixer = model.mixer.__class__.__call__
+
+    def recording_mixer(self, inputs, generator=None, partners=None):
+        shown.append((inputs, partners))
+        return mixer(self, inputs, generator, partners)
+
+    model.mixer.__class__.__call__ = recording_mixer
+    try:
+        losses = model.loss([x, y], samples)
+    finally:
+        model.mixer.__class__.__call__ = mixer
+    assert {'loss_intra', 'loss_inter'} <= set(losses)
+    assert len(seen) == 1 and seen[0].shape[0] == forwards * x.shape[0]
+    inputs, partners = shown[0]
+    if target_views == 'shared':
+        assert torch.equal(seen[0], y)
+        assert torch.equal(inputs, y) and torch.equal(partners, x)
+    else:
+        assert torch.equal(seen[0], torch.cat([x, y]))
+        assert torch.equal(inputs, x) and partners is None
+    with pytest.raises(ValueError, match='target_views'):
+        build(target_views='both')
+
+
+def test_mixer_takes_partner_views():
+    from glid_mm.models.m3i import M3IMixer
+    mixer = M3IMixer(patch_size=2, mix_ratio=0.5)
+    own, other = torch.zeros(3, 1, 4, 4), torch.ones(3, 1, 4, 4)
+    mixed, mask, sigma = mixer(own, partners=other)
+    pixel = mask.repeat_interleave(2, 1).repeat_interleave(2, 2)
+    assert torch.equal(mixed[:, 0], pixel.float())
+    with pytest.raises(ValueError, match='partners'):
+        mixer(own, partners=torch.ones(3, 1, 2, 2))

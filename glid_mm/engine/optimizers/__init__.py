@@ -1,0 +1,3 @@
+from .partwise_constructor import PartwiseOptimWrapperConstructor
+
+__all__ = ['PartwiseOptimWrapperConstructor']

@@ -1,0 +1,118 @@
+"""GLID multi-task fine-tuning (Sec. 4: task samples "evenly included" in
+each batch) on 2 CPU processes (gloo) with DDP, 2 images per process and
+3 tasks: the tasks split evenly over the global batch, every task head is
+in every process's graph, and the gradients equal one process holding the
+global batch of 4; then the nano multi-task config trains 3 iterations
+under ``tools/dist_train.sh`` with 2 processes and batch 2 per process.
+"""
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mt_ddp_workers import CFG, ITERS, reference, worker  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def ddp_results(tmp_path_factory, project_root, data_root):
+    out_dir = str(tmp_path_factory.mktemp('mt_ddp'))
+    ctx = mp.start_processes(
+        worker, args=(free_port(), out_dir, project_root, data_root),
+        nprocs=2, join=False, start_method='spawn')
+    deadline = time.time() + 400
+    while not ctx.join(timeout=5):
+        if time.time() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail('workers did not finish in 400 s (deadlock?)')
+    return [
+        torch.load(osp.join(out_dir, f'rank{r}.pth'), weights_only=True)
+        for r in range(2)
+    ], reference(project_root, data_root)
+
+
+def test_tasks_split_evenly_over_the_global_batch(ddp_results):
+    ranks, ref = ddp_results
+    tasks = ('semantic', 'instance', 'panoptic')
+    for it in range(ITERS):
+        global_tasks = ranks[0][it]['tasks'] + ranks[1][it]['tasks']
+        assert global_tasks == ref[it]['tasks']
+        counts = sorted(global_tasks.count(t) for t in tasks)
+        assert counts == [1, 1, 2], global_tasks  # 4 samples, 3 tasks
+    # the task with two samples rotates over iterations
+    doubles = [
+        max(tasks, key=(ranks[0][it]['tasks'] + ranks[1][it]['tasks']).count)
+        for it in range(ITERS)
+    ]
+    assert len(set(doubles)) == ITERS
+    # some iteration has a task absent on one process: that head is kept in
+    # the graph by a zero term
+    assert any('loss_absent_tasks' in r[it]['keys'] for r in ranks
+               for it in range(ITERS))
+
+
+def test_gradients_equal_one_process_with_the_global_batch(ddp_results):
+    """Per tensor, ``|g_ddp - g_one| / |g_one|``: float32 rounding of a
+    batch of 2 vs 4 moves near-tied Hungarian matches and leaves up to
+    about 1% on a few small tensors (the Bi-FPN fusion weights, sums of
+    cancelling terms), the median is far below; a per-process
+    normalisation (the class loss normalised over each process's queries
+    instead of the global batch's) is off by 13-27% on the worst tensors
+    (measured when this test was written)."""
+    ranks, ref = ddp_results
+    for it in range(ITERS):
+        expected = ref[it]['grads']
+        for rank in range(2):
+            got = ranks[rank][it]['grads']
+            assert set(got) == set(expected)  # every head, every process
+            errors = {
+                key: float((got[key] - value).norm() /
+                           value.norm().clamp_min(1e-12))
+                for key, value in expected.items()
+            }
+            worst = max(errors, key=errors.get)
+            assert errors[worst] < 0.03, (it, rank, worst, errors[worst])
+            median = sorted(errors.values())[len(errors) // 2]
+            assert median < 1e-3, (it, rank, median)
+        heads = [k for k in expected if k.startswith('task_heads.')]
+        assert heads and all(expected[k].abs().sum() > 0 for k in heads)
+
+
+def test_multitask_config_trains_with_dist_train(tmp_path, project_root):
+    """The reported failure: 2 gloo processes, batch 2 per process, stopped
+    at iteration 2 with DDP's unfinished-reduction error."""
+    env = dict(
+        os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1',
+        PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+    done = subprocess.run(
+        ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir',
+         str(tmp_path), '--cfg-options', 'train_cfg.max_iters=3',
+         'train_cfg.val_interval=100', 'train_dataloader.batch_size=2',
+         'default_hooks.logger.interval=1',
+         'default_hooks.checkpoint.interval=3'],
+        cwd=project_root, env=env, capture_output=True, text=True,
+        timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    logs = sorted(
+        osp.join(root, f) for root, _, files in os.walk(tmp_path)
+        for f in files if f == 'scalars.json')
+    assert logs
+    with open(logs[-1]) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    assert [r['iter'] for r in records if 'loss' in r] == [1, 2, 3]
+    assert all(torch.isfinite(torch.tensor(r['loss'])) for r in records
+               if 'loss' in r)
