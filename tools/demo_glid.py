@@ -5,7 +5,7 @@ from the pre-trained and from a random initialisation, evaluate (mIoU),
 and write results.{md,json}, loss_curves.png and reconstruction.png.
 
     python tools/demo_glid.py [--work-dir work_dirs/glid_demo]
-        [--pretrain-iters 300] [--finetune-iters 800] [--table4]
+        [--pretrain-iters 400] [--finetune-iters 800] [--table4]
 
 --table4 fine-tunes from the four initialisations of GLID Table 4 (random,
 backbone, backbone + BiFPN, all pre-trained weights), same seed and budget.
@@ -20,7 +20,7 @@ if __name__ == '__main__':
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument('--work-dir', default='work_dirs/glid_demo')
-    parser.add_argument('--pretrain-iters', type=int, default=300)
+    parser.add_argument('--pretrain-iters', type=int, default=400)
     parser.add_argument('--finetune-iters', type=int, default=800)
     parser.add_argument(
         '--table4',

@@ -157,7 +157,7 @@ TABLE4_INITS = [('random init', None), ('backbone', 'backbone'),
                 ('pre-trained init', 'all')]
 
 
-def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 300,
+def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
                   finetune_iters: int = 800, table4: bool = False) -> dict:
     """Run the demo; with ``table4`` fine-tune from the four
     initialisations of GLID Table 4 (random, backbone, backbone + BiFPN,
@@ -169,6 +169,9 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 300,
           'iterations on the bundled images ...', flush=True)
     pre_records = _train(root, PRETRAIN_CFG, pre_dir, [
         f'train_cfg.max_iters={pretrain_iters}',
+        # the cosine decay ends with training (it starts after the 10-step
+        # warm-up, and mmengine needs end > begin)
+        f'param_scheduler.1.end={max(pretrain_iters, 11)}',
         f'default_hooks.checkpoint.interval={pretrain_iters}',
         f'default_hooks.logger.interval={min(10, pretrain_iters)}'
     ])

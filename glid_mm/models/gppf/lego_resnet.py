@@ -10,7 +10,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from glid_mm.registry import MODELS
 from .lego_base import BaseLegoBackbone
 from .lego_layer import LegoLayer, LegoStem
-from .path_export import lego_to_resnet_state_dict
+from .path_export import lego_to_resnet_state_dict, resnet_to_lego_state_dict
 
 
 @MODELS.register_module(scopes=('mmdet', 'mmseg', 'mmpretrain'))
@@ -107,6 +107,17 @@ class LegoResNet(BaseLegoBackbone):
             under mmdet's ``with_cp``. Defaults to False.
         zero_init_residual (bool): Zero-init the last BN of each block.
             Defaults to True.
+        frozen_stages (int): Stages whose every unit is frozen (parameters
+            without gradient, BN in eval mode): -1 none, 0 the stem, ``i``
+            the stem and stages 1..i, as mmdet's ResNet. Defaults to -1.
+        pretrained (str, optional): A plain ResNet checkpoint (torchvision,
+            mmdet, mmseg or mmpretrain keys; a path or a URL such as
+            ``'torchvision://resnet50'``) loaded into *every* unit by
+            :meth:`init_weights` (each unit starts from the same weights;
+            controllers stay uniform). This is what mmseg passes as
+            ``model.pretrained``. A checkpoint whose backbone keys do not
+            fit (a deep-stem ``resnet50_v1c``, another depth) is refused
+            naming the keys. Defaults to None.
         init_cfg (dict or list[dict], optional): Defaults to Kaiming-normal
             convs (BN keeps weight 1, bias 0).
 
@@ -138,7 +149,12 @@ class LegoResNet(BaseLegoBackbone):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  zero_init_residual: bool = True,
+                 frozen_stages: int = -1,
+                 pretrained: Optional[str] = None,
                  init_cfg=None) -> None:
+        if pretrained is not None and not isinstance(pretrained, str):
+            raise TypeError(f'LegoResNet.pretrained must be a checkpoint '
+                            f'path or URL, got {pretrained!r}')
         if init_cfg is None:
             # BN already starts at weight 1, bias 0 (and the zero-init of
             # the residual BN below must survive init_weights)
@@ -156,9 +172,15 @@ class LegoResNet(BaseLegoBackbone):
                 out_indices) < 0:
             raise ValueError(f'out_indices {out_indices} must lie in '
                              f'0..{num_stages - 1}')
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'frozen_stages must be in -1..{num_stages}, '
+                             f'got {frozen_stages}')
         self.lego_stem = lego_stem
         self.out_indices = tuple(out_indices)
         self.norm_eval = norm_eval
+        self.frozen_stages = frozen_stages
+        self.pretrained = pretrained
+        self.depth = depth
 
         block, stage_blocks = ResNet.arch_settings[depth]
 
@@ -208,6 +230,12 @@ class LegoResNet(BaseLegoBackbone):
                                   for i in self.out_indices)
 
         self._init_controllers(fixed_paths)
+        self._freeze()
+
+    def _freeze(self) -> None:
+        for module in self._frozen_modules():
+            for p in module.parameters():
+                p.requires_grad_(False)
 
     def _path_state_dict(self, path: Sequence[int]) -> dict:
         """A plain mmdet/mmseg ``ResNet`` state dict of ``path``.
@@ -236,8 +264,50 @@ class LegoResNet(BaseLegoBackbone):
                     outs.append(x)
         return tuple(outs)
 
+    def _frozen_modules(self) -> List[nn.Module]:
+        """Stem and the lego layers of stages ``1..frozen_stages``."""
+        if self.frozen_stages < 0:
+            return []
+        mods = [self.lego['stem'] if self.lego_stem else self.stem]
+        for name, layer in self.lego.items():
+            if name != 'stem' and int(
+                    name[len('layer'):].split('_')[0]) <= self.frozen_stages:
+                mods.append(layer)
+        return mods
+
+    def init_weights(self) -> None:
+        """``init_cfg``, then ``pretrained`` (a plain ResNet) into every
+        unit, then the frozen stages' parameters lose their gradient."""
+        super().init_weights()
+        if self.pretrained is not None:
+            from mmengine.runner.checkpoint import CheckpointLoader
+            ckpt = CheckpointLoader.load_checkpoint(
+                self.pretrained, map_location='cpu')
+            state = ckpt.get('state_dict', ckpt)
+            own = self.state_dict()
+            lego = resnet_to_lego_state_dict(state, list(own))
+            wanted = [
+                k for k in own if not k.startswith('controllers.')
+                and not k.endswith('num_batches_tracked')
+            ]
+            missing = [k for k in wanted if k not in lego]
+            bad = [k for k in lego if lego[k].shape != own[k].shape]
+            if missing or bad:
+                raise ValueError(
+                    f'LegoResNet.pretrained={self.pretrained!r} does not fit '
+                    f'(a plain ResNet-{self.depth} with a 7x7 stem, e.g. '
+                    f"'torchvision://resnet{self.depth}', is needed; deep-"
+                    f'stem v1c checkpoints are not): {len(missing)} unit '
+                    f'tensors missing (e.g. {missing[:3]}), {len(bad)} of '
+                    f'another shape (e.g. {bad[:3]})')
+            self.load_state_dict(lego, strict=False)
+        self._freeze()
+
     def train(self, mode: bool = True) -> 'LegoResNet':
         super().train(mode)
+        frozen = self._frozen_modules()
+        for module in frozen:
+            module.eval()
         if mode and self.norm_eval:
             for m in self.modules():
                 if isinstance(m, _BatchNorm):

@@ -226,3 +226,41 @@ def lego_to_swin_state_dict(state_dict: Dict[str, torch.Tensor],
     if missing:
         raise ValueError(f'lego layers lack the path units {missing}')
     return out
+
+
+def resnet_to_lego_state_dict(resnet_state: Dict[str, torch.Tensor],
+                              lego_keys: Sequence[str]) -> 'OrderedDict':
+    """A plain ResNet state dict copied into every unit of a lego backbone.
+
+    The inverse of :func:`lego_to_resnet_state_dict` for all paths at once:
+    ``lego.layer{s}_{j}.units.{k}.X`` <- ``layer{s}.{j}.X`` and
+    ``lego.stem.units.{k}.X`` / ``stem.X`` <- ``X`` for every ``k``, so
+    each unit starts from the same (e.g. ImageNet) weights. Keys of
+    torchvision, mmdet, mmseg and mmpretrain ResNets (``conv1``, ``bn1``,
+    ``layer1.0.conv1`` ...) are accepted, with or without a ``backbone.``
+    prefix; controllers are not touched.
+
+    Args:
+        resnet_state (dict): A plain ResNet state dict.
+        lego_keys (Sequence[str]): The lego backbone's state-dict keys.
+
+    Returns:
+        OrderedDict: Lego keys -> tensors, every lego key whose ResNet key
+        exists in ``resnet_state``.
+    """
+    if any(k.startswith('backbone.') for k in resnet_state):
+        resnet_state = _strip(resnet_state, 'backbone.')
+    out = OrderedDict()
+    for key in lego_keys:
+        m = _LEGO_KEY.match(key)
+        if m:
+            name, stage, block, _, rest = m.groups()
+            source = rest if name == 'stem' else \
+                f'layer{stage}.{block}.{rest}'
+        elif key.startswith('stem.'):
+            source = key[len('stem.'):]
+        else:
+            continue
+        if source in resnet_state:
+            out[key] = resnet_state[source]
+    return out

@@ -114,6 +114,9 @@ class GLIDMaskHead(Mask2FormerHead):
             Defaults to 256.
         mask_feat_level (int): Index of ``f^b`` among the neck outputs.
             Defaults to 0 (the 1/4 map).
+        mlp_layers (int): :class:`GLIDMaskPredictor`'s top: 1 linear layer
+            (default, the paper's text) or a mask-embedding MLP of that many
+            layers (Mask2Former's shape). Defaults to 1.
         loss_cls, loss_mask, loss_dice (dict): mmdet losses; Mask2Former's
             defaults (CE with weight 2, sigmoid BCE weight 5, dice weight
             5). ``loss_cls.class_weight`` defaults to ``[1.0] * K + [0.1]``
@@ -139,6 +142,7 @@ class GLIDMaskHead(Mask2FormerHead):
                  in_channels: int = 512,
                  mask_channels: int = 256,
                  mask_feat_level: int = 0,
+                 mlp_layers: int = 1,
                  loss_cls: dict = MASK2FORMER_LOSSES['loss_cls'],
                  loss_mask: dict = MASK2FORMER_LOSSES['loss_mask'],
                  loss_dice: dict = MASK2FORMER_LOSSES['loss_dice'],
@@ -171,7 +175,8 @@ class GLIDMaskHead(Mask2FormerHead):
         self.predictor = GLIDMaskPredictor(
             num_classes=self.num_classes,
             in_channels=in_channels,
-            mask_channels=mask_channels)
+            mask_channels=mask_channels,
+            mlp_layers=mlp_layers)
 
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg

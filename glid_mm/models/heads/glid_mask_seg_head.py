@@ -39,8 +39,8 @@ class GLIDMaskSegHead(MMSegMask2FormerHead, GLIDMaskHead):
         train_cfg (dict, optional): Matching and point sampling as
             :class:`GLIDMaskHead`. Defaults to Mask2Former's (Hungarian
             assigner with class 2 / BCE 5 / dice 5 costs, 12,544 points).
-        in_channels, mask_channels, mask_feat_level, loss_cls, loss_mask,
-        loss_dice, init_cfg: as :class:`GLIDMaskHead`; loss, assigner and
+        in_channels, mask_channels, mask_feat_level, mlp_layers, loss_cls,
+        loss_mask, loss_dice, init_cfg: as :class:`GLIDMaskHead`; loss, assigner and
             sampler types resolve in mmdet's registries.
 
     Shapes:
@@ -57,6 +57,7 @@ class GLIDMaskSegHead(MMSegMask2FormerHead, GLIDMaskHead):
                  in_channels: int = 512,
                  mask_channels: int = 256,
                  mask_feat_level: int = 0,
+                 mlp_layers: int = 1,
                  loss_cls: dict = MASK2FORMER_LOSSES['loss_cls'],
                  loss_mask: dict = MASK2FORMER_LOSSES['loss_mask'],
                  loss_dice: dict = MASK2FORMER_LOSSES['loss_dice'],
@@ -73,6 +74,7 @@ class GLIDMaskSegHead(MMSegMask2FormerHead, GLIDMaskHead):
             in_channels=in_channels,
             mask_channels=mask_channels,
             mask_feat_level=mask_feat_level,
+            mlp_layers=mlp_layers,
             loss_cls=loss_cls,
             loss_mask=loss_mask,
             loss_dice=loss_dice,

@@ -7,7 +7,7 @@ fusion; unlike mmdet's EfficientDet project (wired to P3-P7), this neck keeps
 the encoder's own levels, including the 1/4-scale map that GLID's heads
 dot-product with (eq. 4, 6, 8).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -191,14 +191,35 @@ class BiFPN(BaseModule):
     FlopAnalyzer, one multiply-add = one FLOP), against supp. Table 2's
     33.8 GFLOPs / 5.0 M.
 
+    Drop-in for mmdet / mmseg ``FPN``: ``num_outs``, ``start_level``,
+    ``end_level``, ``add_extra_convs`` and ``relu_before_extra_convs`` mean
+    what they mean there, so ``type='FPN'`` can become ``type='BiFPN'`` in
+    a stock config. Levels beyond the used inputs (RetinaNet's P6 / P7) are
+    made *before* the Bi-FPN blocks and take part in the bidirectional
+    fusion, as EfficientDet's P6 / P7 do: by a stride-2 max pool of the
+    level below (``add_extra_convs=False``, FPN's default) or a stride-2
+    3x3 conv + norm of the top used input (``'on_input'`` / ``True``) or
+    of its lateral map (``'on_lateral'``; ``'on_output'`` is the same
+    here: before the blocks the top level's output is its lateral map),
+    later extras from the previous extra level.
+
     Args:
         in_channels (Sequence[int]): Channels of the input levels, fine to
             coarse, e.g. ``[128, 256, 512, 1024]`` for Swin-B.
         out_channels (int): Width of every output level. Defaults to 256.
         num_repeats (int): Number of stacked BiFPN blocks. Defaults to 7.
-        norm_cfg (dict): Norm of lateral and node convs. Defaults to
+        num_outs (int, optional): Output levels (used inputs + extras).
+            Defaults to the number of used inputs.
+        start_level (int): First input level used. Defaults to 0.
+        end_level (int): Last input level used (inclusive), -1 = the last.
+            Defaults to -1.
+        add_extra_convs (bool | str): How extra levels are made (see
+            above). Defaults to False.
+        relu_before_extra_convs (bool): ReLU before the second and later
+            extra convs (FPN's option). Defaults to False.
+        norm_cfg (dict): Norm of lateral, extra and node convs. Defaults to
             ``dict(type='BN', momentum=0.01, eps=1e-3)`` (EfficientDet); use
-            ``SyncBN`` in multi-GPU configs if wanted.
+            ``SyncBN`` in multi-GPU configs with few images per GPU.
         act_cfg (dict): Activation of each fused sum. Defaults to SiLU
             (swish, as EfficientDet).
         eps (float): Fast-fusion epsilon. Defaults to 1e-4.
@@ -218,15 +239,21 @@ class BiFPN(BaseModule):
         init_cfg (dict, optional): Initialisation config. Defaults to None.
 
     Shapes:
-        inputs: ``L`` maps ``[B, in_channels[i], H_i, W_i]``, fine to coarse,
-        each at most half the size of the previous one (ceil).
-        outputs: tuple of ``L`` maps ``[B, out_channels, H_i, W_i]``.
+        inputs: ``len(in_channels)`` maps ``[B, in_channels[i], H_i,
+        W_i]``, fine to coarse, each used one at most half the size of the
+        previous one (ceil).
+        outputs: tuple of ``num_outs`` maps ``[B, out_channels, H_i, W_i]``.
     """
 
     def __init__(self,
                  in_channels: Sequence[int],
                  out_channels: int = 256,
                  num_repeats: int = 7,
+                 num_outs: Optional[int] = None,
+                 start_level: int = 0,
+                 end_level: int = -1,
+                 add_extra_convs: Union[bool, str] = False,
+                 relu_before_extra_convs: bool = False,
                  norm_cfg: dict = dict(type='BN', momentum=0.01, eps=1e-3),
                  act_cfg: dict = dict(type='SiLU'),
                  eps: float = 1e-4,
@@ -235,9 +262,6 @@ class BiFPN(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         in_channels = list(in_channels)
-        if len(in_channels) < 2:
-            raise ValueError('BiFPN needs at least 2 input levels, got '
-                             f'in_channels={in_channels}')
         if any(int(c) <= 0 for c in in_channels):
             raise ValueError(f'in_channels must be positive, got {in_channels}')
         if out_channels <= 0:
@@ -245,41 +269,101 @@ class BiFPN(BaseModule):
                 f'out_channels must be positive, got {out_channels}')
         if num_repeats < 1:
             raise ValueError(f'num_repeats must be >= 1, got {num_repeats}')
+        end = len(in_channels) - 1 if end_level == -1 else end_level
+        if not 0 <= start_level <= end < len(in_channels):
+            raise ValueError(
+                f'start_level={start_level} and end_level={end_level} must '
+                f'select input levels of in_channels={in_channels}')
+        used = end - start_level + 1
+        num_outs = used if num_outs is None else num_outs
+        if num_outs < used:
+            raise ValueError(f'num_outs={num_outs} is below the {used} used '
+                             f'input levels (start_level={start_level}, '
+                             f'end_level={end_level})')
+        if num_outs < 2:
+            raise ValueError('BiFPN needs at least 2 levels, got '
+                             f'num_outs={num_outs}')
+        if add_extra_convs is True:
+            add_extra_convs = 'on_input'
+        if add_extra_convs not in (False, 'on_input', 'on_lateral',
+                                   'on_output'):
+            raise ValueError(
+                "add_extra_convs must be False, True, 'on_input', "
+                f"'on_lateral' or 'on_output', got {add_extra_convs!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.num_levels = len(in_channels)
+        self.start_level, self.end_level = start_level, end
+        self.num_outs = num_outs
+        self.num_levels = num_outs
+        self.add_extra_convs = add_extra_convs
+        self.relu_before_extra_convs = relu_before_extra_convs
         self.channels_last = channels_last
         self.lateral_convs = nn.ModuleList([
             ConvModule(c, out_channels, 1, norm_cfg=norm_cfg, act_cfg=None)
-            for c in in_channels
+            for c in in_channels[start_level:end + 1]
         ])
+        self.extra_convs = nn.ModuleList()
+        if add_extra_convs:
+            for k in range(num_outs - used):
+                c = in_channels[end] if (
+                    k == 0 and add_extra_convs == 'on_input') else \
+                    out_channels
+                self.extra_convs.append(
+                    ConvModule(
+                        c,
+                        out_channels,
+                        3,
+                        stride=2,
+                        padding=1,
+                        norm_cfg=norm_cfg,
+                        act_cfg=None))
         self.blocks = nn.ModuleList([
             BiFPNBlock(out_channels, self.num_levels, norm_cfg, act_cfg, eps,
                        with_cp) for _ in range(num_repeats)
         ])
 
+    def _extra_levels(self, top_input: Tensor,
+                      feats: List[Tensor]) -> List[Tensor]:
+        """The ``num_outs - used`` levels above the used inputs."""
+        extras = []
+        for k in range(self.num_outs - len(feats)):
+            below = extras[-1] if extras else feats[-1]
+            if not self.add_extra_convs:
+                extras.append(F.max_pool2d(below, 1, stride=2))
+                continue
+            if k == 0 and self.add_extra_convs == 'on_input':
+                source = top_input
+            else:
+                source = below
+                if k > 0 and self.relu_before_extra_convs:
+                    source = F.relu(source)
+            extras.append(self.extra_convs[k](source))
+        return extras
+
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        if len(inputs) != self.num_levels:
-            raise ValueError(f'BiFPN expects {self.num_levels} levels '
+        if len(inputs) != len(self.in_channels):
+            raise ValueError(f'BiFPN expects {len(self.in_channels)} levels '
                              f'(in_channels={self.in_channels}), got '
                              f'{len(inputs)}')
         for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
             if x.dim() != 4 or x.shape[1] != c:
                 raise ValueError(f'BiFPN input level {i} must be [B, {c}, H, '
                                  f'W], got {tuple(x.shape)}')
-        for i in range(1, self.num_levels):
+        inputs = list(inputs[self.start_level:self.end_level + 1])
+        for i in range(1, len(inputs)):
             prev, cur = inputs[i - 1].shape[-2:], inputs[i].shape[-2:]
             if any(c > (p + 1) // 2 for p, c in zip(prev, cur)):
                 raise ValueError(
                     'BiFPN levels must go fine to coarse with stride 2: '
-                    f'level {i - 1} is {tuple(prev)}, level {i} is '
-                    f'{tuple(cur)}')
+                    f'level {self.start_level + i - 1} is {tuple(prev)}, '
+                    f'level {self.start_level + i} is {tuple(cur)}')
         if self.channels_last:
             inputs = [
                 x.contiguous(memory_format=torch.channels_last)
                 for x in inputs
             ]
         feats = [conv(x) for conv, x in zip(self.lateral_convs, inputs)]
+        feats += self._extra_levels(inputs[-1], feats)
         for block in self.blocks:
             feats = block(feats)
         return tuple(feats)
