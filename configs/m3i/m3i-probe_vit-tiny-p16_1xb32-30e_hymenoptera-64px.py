@@ -2,7 +2,7 @@
 # the tiny ViT that configs/m3i/m3i*_vit-tiny-p16_1xb8-200i_* pre-train:
 # the encoder frozen (all patch-embedding and transformer layers, final
 # norm), the mean of its patch tokens, one linear layer. Used for the M3I /
-# w/o-mix / no-pre-training comparison of docs/results.md (issue 8):
+# w/o-mix / no-pre-training comparison of docs/results.md:
 #   python tools/model_converters/m3i_to_backbone.py M3I_CKPT backbone.pth
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=backbone.pth
 # (without load_from the frozen encoder is random: the no-pre-training row).

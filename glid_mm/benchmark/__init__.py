@@ -1,4 +1,4 @@
-"""Benchmarks of glid_mm against the models users run today (issue 9).
+"""Benchmarks of glid_mm against the models users run today.
 
 Shared pieces: timing and peak memory (:mod:`.measure`), machine and
 versions (:mod:`.environment`), FLOPs per part (:mod:`.flops`), the models

@@ -1,5 +1,5 @@
-"""Parameters and FLOPs of every ``configs/glid`` config, per part
-(issue 9 item 5, issue 3 "FLOPs per part"), next to the paper's numbers.
+"""Parameters and FLOPs of every ``configs/glid`` config, per part, next
+to the paper's numbers.
 
 Parts: ``encoder`` (backbone), ``fpn`` (neck: GLID's Bi-FPN), ``decoder``
 (the query decoder), ``head`` (every top-level module whose name contains

@@ -1,4 +1,4 @@
-"""GLID panoptic / detection inference vs mmdet's models (issue 9, items 2-3).
+"""GLID panoptic / detection inference vs mmdet's models.
 
 One inference batch exactly as mmengine's ``BaseModel.test_step`` runs it
 in ``tools/test.py``: the data preprocessor (normalisation and padding of
@@ -170,7 +170,7 @@ def benchmark_inference(task: str,
     Args:
         task: ``'panoptic'`` (GLID vs Mask2Former) or ``'detection'`` (GLID
             vs DINO and DETR).
-        arch: ``'base'`` (Swin-B, the issue's setting) or ``'nano'``.
+        arch: ``'base'`` (Swin-B, the paper-scale setting) or ``'nano'``.
         device, dtype: ``'cuda'`` / ``'cpu'``; ``'bf16'`` / ``'fp32'``.
         batch_size: Images per batch (latency = seconds per batch).
         img_size: ``(H, W)`` of the input images (no resizing).

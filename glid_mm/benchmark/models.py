@@ -5,7 +5,7 @@ own configs (``mmpretrain::`` / ``mmdet::``), so a row measures what a
 user of that config runs. Two sizes (``arch``):
 
 - ``'base'``: the paper's Swin-B models and the peers' Swin-B configs (the
-  issue's settings; for GPUs).
+  paper-scale settings; for GPUs).
 - ``'nano'``: our nano configs (4-stage Swin of width 32, one block per
   stage; 1-block BiFPN of width 32; 3-block decoder of width 64) and the
   peers' configs shrunk to the same encoder with ``options`` (the same
@@ -186,7 +186,7 @@ SIMMIM = BenchModel(
     note='stock config',
     nano_note='encoder shrunk to the nano Swin')
 
-# --------------------------------------------- M3I pre-training (issue 8)
+# --------------------------------------------- M3I pre-training
 M3I_PRETRAIN = BenchModel(
     name='M3I',
     role='glid_mm',

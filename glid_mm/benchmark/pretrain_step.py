@@ -1,4 +1,4 @@
-"""GLID pre-training step vs mmpretrain's SimMIM (issue 9, item 1).
+"""GLID pre-training step vs mmpretrain's SimMIM.
 
 One optimisation step exactly as mmengine's ``BaseModel.train_step`` runs
 it under ``AmpOptimWrapper``: the data preprocessor (normalisation of the
@@ -376,7 +376,7 @@ def benchmark_pretrain_step(arch: str = 'base',
     """Time one pre-training step of each model; see the module docstring.
 
     Args:
-        arch: ``'base'`` (Swin-B, the issue's setting) or ``'nano'``.
+        arch: ``'base'`` (Swin-B, the paper-scale setting) or ``'nano'``.
         device: ``'cuda'`` or ``'cpu'``.
         dtype: ``'bf16'`` or ``'fp32'``.
         batch_size: Images per step and device (16 x 128 in GLID's recipe).

@@ -1,5 +1,4 @@
-"""LiT decoding, GPPF lego memory and SIMT overhead in one table (issue 9,
-item 4).
+"""LiT decoding, GPPF lego memory and SIMT overhead in one table.
 
 - **LiT decoding** (LiT decoder paper, Sec. 5.8): greedy decoding with the
   key/value cache vs without, and beam search vs greedy, by
@@ -50,7 +49,7 @@ GPPF_CONFIGS = dict(
     nano='configs/gppf/'
     'gppf_lego-r50-w16-n2_2xsimt-20i_coco128-camvid-hymenoptera.py')
 LIT_SETTINGS = dict(
-    base=dict(),  # the issue's: batch 64, length 64, base, 196 x 768
+    base=dict(),  # paper scale: batch 64, length 64, base, 196 x 768
     nano=dict(
         arch='tiny',
         batch_size=2,
@@ -237,7 +236,7 @@ def benchmark_side_costs(arch: str = 'base',
 
     Args:
         arch: ``'base'`` (the GPPF paper config's ResNet-50, N = 2, with
-            checkpointing; the LiT issue's decoding settings) or ``'nano'``
+            checkpointing; the LiT decoder's paper-scale decoding settings) or ``'nano'``
             (the tiny GPPF config, width 16; a tiny LiT decoder).
         device, dtype: Device and precision of the lego / SIMT steps (LiT
             decoding runs fp32).
@@ -263,7 +262,7 @@ def benchmark_side_costs(arch: str = 'base',
     return make_result(
         name='side_costs',
         title='LiT decoding, GPPF lego memory and SIMT overhead',
-        description='Costs named in the LiT decoder and GPPF issues, '
+        description='Side costs of the LiT decoder and GPPF, '
         'measured on the same machine in one run.',
         environment=collect_environment(dev),
         settings=dict(

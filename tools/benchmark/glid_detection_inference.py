@@ -1,6 +1,6 @@
 """GLID detection inference (300 queries) vs mmdet's DINO and DETR with a
-Swin-B backbone: latency, images/s, peak memory and FLOPs per part (issue
-9, item 3). Thin wrapper over
+Swin-B backbone: latency, images/s, peak memory and FLOPs per part. Thin
+wrapper over
 :func:`glid_mm.benchmark.inference.benchmark_inference`.
 
     # Swin-B, 800x1333 (mmdet's COCO test scale), bf16, batch 1

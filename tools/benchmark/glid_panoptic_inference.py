@@ -1,5 +1,5 @@
 """GLID panoptic inference vs mmdet's Mask2Former: latency, images/s, peak
-memory and FLOPs per part (issue 9, item 2; supp. Table 2). Thin wrapper
+memory and FLOPs per part (supp. Table 2). Thin wrapper
 over :func:`glid_mm.benchmark.inference.benchmark_inference`.
 
     # the issue's setting: Swin-B, 640x640, bf16, batch 1

@@ -1,5 +1,5 @@
 """GLID pre-training step vs mmpretrain's SimMIM: images/s, peak memory,
-FLOPs and MFU (issue 9, item 1). Thin wrapper over
+FLOPs and MFU. Thin wrapper over
 :func:`glid_mm.benchmark.pretrain_step.benchmark_pretrain_step`.
 
     # the issue's setting: Swin-B, 192 px, bf16, batch 128 per GPU

@@ -1,5 +1,5 @@
 """M3I pre-training step vs mmpretrain's MAE ViT-B: images/s, peak memory,
-FLOPs and MFU (issue 8). The same machinery as glid_pretrain_step.py; each
+FLOPs and MFU. The same machinery as glid_pretrain_step.py; each
 model's batch comes from its own config's training pipeline (M3I: two views
 with crop boxes and a category label; MAE: one crop, masking inside the
 model) on random images.

@@ -1,6 +1,5 @@
 """Parameters and FLOPs of every configs/glid config per part (encoder /
-Bi-FPN / decoder / head) next to supp. Tables 2-3 (issue 9 item 5, issue
-3). Thin wrapper over
+Bi-FPN / decoder / head) next to supp. Tables 2-3. Thin wrapper over
 :func:`glid_mm.benchmark.complexity.benchmark_complexity`.
 
     python tools/benchmark/model_complexity.py            # every config

@@ -1,4 +1,4 @@
-"""Run the whole benchmark suite in one process on one machine (issue 9):
+"""Run the whole benchmark suite in one process on one machine:
 GLID pre-training step vs SimMIM, panoptic inference vs Mask2Former,
 detection inference vs DINO / DETR, LiT decoding + GPPF lego memory + SIMT
 overhead, and parameters / FLOPs of configs/glid.

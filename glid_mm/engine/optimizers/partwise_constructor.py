@@ -38,7 +38,9 @@ class PartwiseOptimWrapperConstructor(DefaultOptimWrapperConstructor):
       ``flat_decay_mult`` for other 1-D parameters).
 
     Other custom-key options are passed to the parameter group as mmengine
-    does (from the longest matching key). Use it with
+    does (from the longest matching key). Deformable-conv options
+    (``dcn_offset_lr_mult``) are not supported (refused): use mmengine's
+    constructor for models with DCN. Use it with
     ``optim_wrapper = dict(constructor='PartwiseOptimWrapperConstructor',
     ...)``; without keys that overlap it builds what mmengine builds.
     """
@@ -50,6 +52,11 @@ class PartwiseOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                    is_dcn_module=None) -> None:
         """mmengine's groups (one per parameter), then learning rate and
         weight decay recomputed by the rule above."""
+        if 'dcn_offset_lr_mult' in self.paramwise_cfg:
+            raise ValueError(
+                'PartwiseOptimWrapperConstructor does not handle '
+                'paramwise_cfg.dcn_offset_lr_mult; use mmengine\'s '
+                'DefaultOptimWrapperConstructor for it')
         super().add_params(params, module, prefix, is_dcn_module)
         if prefix:
             return  # recursion from the call on the whole model

@@ -27,8 +27,8 @@ def _global_mask_count(value: float):
     """Hand mmdet's Mask2Former loss a mask count reduced beforehand.
 
     ``Mask2FormerHead._loss_by_feat_single`` normalises its mask and dice
-    losses by ``reduce_mean(local mask count)``, an all-reduce inside
-    every head call. With tasks split over the global batch, processes
+    losses by ``reduce_mean(local mask count)`` (positives per image, at
+    least 1), an all-reduce inside every head call. With tasks split over the global batch, processes
     call different task heads, so those collectives would pair different
     tasks' counts (or wait forever). Within this context the head gets
     ``value`` (the global count divided by the world size, what
@@ -234,7 +234,17 @@ class GLIDMultiTaskMaskFormer(GLIDMaskFormer):
         weight = head.class_weight
         total = 0.
         for gt in gts:
-            labels = gt.labels.tolist()[:head.num_queries]
+            labels = gt.labels.tolist()
+            if len(labels) > head.num_queries and len(
+                    {weight[c] for c in labels}) > 1:
+                raise ValueError(
+                    f'{task}: an image has {len(labels)} ground-truth '
+                    f'segments for {head.num_queries} queries and the '
+                    'class weights differ between their classes, so which '
+                    'are matched (and the class-loss normaliser) depends '
+                    'on the matching; raise num_queries or use equal '
+                    'class weights')
+            labels = labels[:head.num_queries]
             total += sum(weight[c] for c in labels) + \
                 (head.num_queries - len(labels)) * weight[-1]
         return total
@@ -284,7 +294,11 @@ class GLIDMultiTaskMaskFormer(GLIDMaskFormer):
         for k, task in enumerate(self.tasks):
             if task in targets:
                 gts = targets[task][0]
-                counts[0, k] = float(sum(len(gt.labels) for gt in gts))
+                # mmdet's avg_factor: positives per image, at least 1
+                # (MaskPseudoSampler's num_pos), at most num_queries
+                queries = self.task_heads[task].num_queries
+                counts[0, k] = float(
+                    sum(max(min(len(gt.labels), queries), 1) for gt in gts))
                 counts[1, k] = self._class_weight_sum(task, gts)
         local = counts.clone()
         _, world = get_dist_info()
@@ -302,13 +316,19 @@ class GLIDMultiTaskMaskFormer(GLIDMaskFormer):
                 tuple(f.index_select(0, index) for f in x.feats),
                 x.query_states.index_select(1, index))
             cls_scores, mask_preds = head(sub)
-            with _global_mask_count(float(counts[0, k]) / world):
+            per_process = float(counts[0, k]) / world
+            with _global_mask_count(per_process):
                 task_losses = head.loss_by_feat(cls_scores, mask_preds,
                                                 *targets[task])
             cls_scale = float(local[1, k]) * world / float(counts[1, k])
+            # mmdet clamps the normaliser at 1 per process; one process
+            # with the global batch clamps the global count
+            mask_scale = 1. / per_process if 0. < per_process < 1. else 1.
             for key, value in task_losses.items():
                 if key.endswith('loss_cls'):
                     value = value * cls_scale
+                elif mask_scale != 1.:
+                    value = value * mask_scale
                 losses[f'{task}.{key}'] = value
         if absent:
             losses['loss_absent_tasks'] = sum(

@@ -111,6 +111,8 @@ class _RegionMode:
     def __enter__(self) -> None:
         self.previous = getattr(_STATE, 'mode', None)
         _STATE.mode = (self.region, self.recompute)
+        if self.recompute:  # each rerun reads the stash from the start
+            self.region.reads = {}
         self.saved = [(m.momentum, m.num_batches_tracked.clone())
                       for m in self.plain_bn]
         for m in self.plain_bn:
@@ -207,8 +209,10 @@ class CrossTaskSyncBN(_BatchNorm):
             if not recompute:
                 return super().forward(x)
             # rerun: same batch statistics, running statistics untouched
-            return F.batch_norm(x, None, None, self.weight, self.bias, True,
-                                0., self.eps)
+            # (momentum 0; the same tensors as the first forward, which
+            # non-reentrant checkpointing compares)
+            return F.batch_norm(x, self.running_mean, self.running_var,
+                                self.weight, self.bias, True, 0., self.eps)
         c = x.shape[1]
         dims = [d for d in range(x.dim()) if d != 1]
         xf = x.float()

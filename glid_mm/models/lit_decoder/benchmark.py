@@ -39,7 +39,7 @@ def benchmark_decoding(batch_size: int = 64,
     """Time greedy (cached / uncached) and beam decoding.
 
     Args:
-        batch_size, seq_len: Sec. 4 / the issue: 64 and 64. ``seq_len`` is the
+        batch_size, seq_len: Sec. 4: 64 and 64. ``seq_len`` is the
             decoder's ``max_length``; ``seq_len - 1`` tokens are generated
             after ``<bos>``.
         arch, num_layers: :class:`LiTTextDecoder` preset and depth.

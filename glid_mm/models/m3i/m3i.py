@@ -378,7 +378,8 @@ class M3I(BaseSelfSupervisor):
                                f'sample; sample {i} has none')
             texts.append(sample.get(self.text_key))
         text_emb = self.text_encoder(texts)  # [B, D]
+        # summed over the mixed images, as every target of eq. 4
         return sum(
             contrastive_loss(
                 self.text_head(tokens), text_emb[image], self.logit_scale)
-            for tokens, _, image in views) / len(views)
+            for tokens, _, image in views)

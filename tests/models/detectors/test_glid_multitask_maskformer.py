@@ -6,6 +6,7 @@ Nano model at 160x120; about 40 s on an idle CPU core.
 """
 import copy
 import os.path as osp
+import sys
 
 import pytest
 import torch
@@ -15,6 +16,9 @@ from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
 from glid_mm.registry import build_model
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from mask_oracle import ground_truth_outputs  # noqa: E402
 
 CFG = 'configs/glid/glid-mtseg_swin-nano_1xb3-500i_coco-panoptic-samples-' \
       '320x240.py'
@@ -150,41 +154,6 @@ def test_one_validation_pass_reports_three_metrics(cfg, tmp_path):
     assert 0.0 <= metrics['mIoU'] <= 100.0
 
 
-def _oracle(model, task, samples, batch_shape, shuffle=False):
-    """Head outputs that encode the ground truth of ``task``: one query per
-    segment (class logit 20 at its label, mask logits +-20), the rest
-    no-object; masks at the padded input size (resized like the image)."""
-    import torch.nn.functional as F
-    head = model.task_heads[task]
-    K, M = head.num_classes, head.num_queries
-    cls = torch.full((len(samples), M, K + 1), -20.)
-    cls[..., K] = 20.
-    masks = torch.full((len(samples), M) + tuple(batch_shape), -20.)
-    for b, sample in enumerate(samples):
-        segments = []
-        things = sample.gt_instances
-        sem = sample.gt_sem_seg.sem_seg[0]
-        if task in ('instance', 'panoptic'):
-            segments += [(int(label), torch.as_tensor(mask).bool())
-                         for label, mask in zip(things.labels,
-                                                things.masks.masks)]
-        stuff_from = 80 if task == 'panoptic' else 0
-        if task != 'instance':
-            for label in sem.unique().tolist():
-                if stuff_from <= label < 133:
-                    segments.append((label, sem == label))
-        labels = [label for label, _ in segments]
-        if shuffle:  # a broken model: right masks, wrong classes
-            labels = [(label + 7) % K for label in labels]
-        h, w = sample.img_shape
-        for q, ((_, mask), label) in enumerate(zip(segments, labels)):
-            cls[b, q, label], cls[b, q, K] = 20., -20.
-            small = F.interpolate(mask[None, None].float(), (h, w),
-                                  mode='nearest')[0, 0] > 0.5
-            masks[b, q, :h, :w] = torch.where(small, 20., -20.)
-    return cls, masks
-
-
 @pytest.mark.parametrize('shuffle', [False, True])
 def test_validation_metrics_of_ground_truth_predictions(cfg, shuffle):
     """The model's inference path (fusion heads, semantic inference, resize
@@ -204,8 +173,8 @@ def test_validation_metrics_of_ground_truth_predictions(cfg, shuffle):
     data = model.data_preprocessor(batch, training=False)
     shape = tuple(data['inputs'].shape[-2:])
     for task, head in model.task_heads.items():
-        head.predict = lambda x, samples, task=task: _oracle(
-            model, task, samples, shape, shuffle)
+        head.predict = lambda x, samples, task=task, head=head: \
+            ground_truth_outputs(head, task, samples, shape, shuffle)
     with torch.no_grad():
         outputs = model.predict(data['inputs'], data['data_samples'])
     evaluator.process(outputs, batch)
@@ -216,3 +185,47 @@ def test_validation_metrics_of_ground_truth_predictions(cfg, shuffle):
         assert good[0] < 10 and good[1] < 0.1 and good[2] < 10, good
     else:
         assert good[0] > 75 and good[1] > 0.4 and good[2] > 75, good
+
+
+def test_mask_normaliser_is_mmdets(cfg, monkeypatch):
+    """The count handed to every task head equals what mmdet's
+    Mask2FormerHead would all-reduce for the same targets: positives per
+    image, at least 1 (an image without things still counts 1 for the
+    instance task)."""
+    import glid_mm.models.detectors.glid_multitask_maskformer as mt
+    from mmdet.models.dense_heads import mask2former_head as m2f
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    model.train()
+    model.task_assignment = 'all'
+    dataset = _dataset(cfg)
+    batch = pseudo_collate([dataset[0], dataset[1], dataset[0]])
+    sample = batch['data_samples'][2]
+    sample.gt_instances = sample.gt_instances[:0]  # no things here
+    data = model.data_preprocessor(batch, training=True)
+    handed = []
+    context = mt._global_mask_count
+
+    def recording(value):
+        handed.append(value)
+        return context(value)
+
+    monkeypatch.setattr(mt, '_global_mask_count', recording)
+    with torch.no_grad():
+        model.loss(data['inputs'], data['data_samples'])
+        x = model.extract_feat(data['inputs'])
+        seen = []
+        monkeypatch.setattr(m2f, 'reduce_mean',
+                            lambda t: (seen.append(float(t)), t)[1])
+        expected = []
+        for task in model.tasks:
+            head = model.task_heads[task]
+            seen.clear()
+            head.loss_by_feat(*head(x), *model._task_targets(
+                task, data['data_samples']))
+            assert len(set(seen)) == 1  # one count, every decoder block
+            expected.append(seen[0])
+    assert handed == expected
+    instance = model.tasks.index('instance')
+    things = [len(s.gt_instances) for s in data['data_samples']]
+    assert handed[instance] == sum(max(n, 1) for n in things)
