@@ -36,3 +36,20 @@ def test_bad_arguments_raise():
         benchmark_decoding(batch_size=0)
     with pytest.raises(ValueError, match='seq_len'):
         benchmark_decoding(seq_len=1)
+
+
+def test_presets_follow_the_device():
+    """The paper's decoding setting on a GPU; a CPU-sized one on the CPU
+    (the paper's took over 15 minutes on 2 cores); options override."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'lit_decoding', osp.join(osp.dirname(__file__), '..', '..', 'tools',
+                                 'benchmark', 'lit_decoding.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    gpu = tool.parse_args(['--device', 'cuda'])
+    assert (gpu.preset, gpu.batch_size, gpu.arch) == ('paper', 64, 'base')
+    cpu = tool.parse_args([])
+    assert (cpu.preset, cpu.batch_size, cpu.arch) == ('cpu', 8, 'small')
+    mixed = tool.parse_args(['--preset', 'paper', '--batch-size', '2'])
+    assert (mixed.batch_size, mixed.seq_len) == (2, 64)

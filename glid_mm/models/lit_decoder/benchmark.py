@@ -11,6 +11,7 @@ import platform
 from typing import Optional
 
 import torch
+from mmengine.utils import ProgressBar
 
 from glid_mm.benchmark.measure import time_fn
 from glid_mm.benchmark.report import write_json_markdown
@@ -35,7 +36,8 @@ def benchmark_decoding(batch_size: int = 64,
                        num_beams: int = 4,
                        repeats: int = 1,
                        device: str = 'cpu',
-                       seed: int = 0) -> dict:
+                       seed: int = 0,
+                       progress: bool = True) -> dict:
     """Time greedy (cached / uncached) and beam decoding.
 
     Args:
@@ -48,6 +50,8 @@ def benchmark_decoding(batch_size: int = 64,
         vocab_size: Output vocabulary.
         num_beams: Beams for the beam-search latency.
         repeats: Timed runs per measurement (after one warm-up run).
+        progress: Show a progress bar with elapsed time and ETA over the
+            three measurements (mmengine's ``ProgressBar``).
 
     Returns a dict with the settings, ``greedy_cached_tok_s``,
     ``greedy_uncached_tok_s``, ``cache_speedup``, ``greedy_latency_s``,
@@ -79,12 +83,18 @@ def benchmark_decoding(batch_size: int = 64,
         return lambda: sample_decode(
             decoder, memory, prompts, use_cache=use_cache, **common)
 
-    t_cached = _time(greedy(True), dev, repeats)
-    t_uncached = _time(greedy(False), dev, repeats)
-    t_beam = _time(
-        lambda: beam_search(
-            decoder, memory, prompts, num_beams=num_beams, alpha=0.1, **common
-        ), dev, repeats)
+    runs = [('greedy, KV cache', greedy(True)),
+            ('greedy, no cache', greedy(False)),
+            (f'beam search ({num_beams} beams)', lambda: beam_search(
+                decoder, memory, prompts, num_beams=num_beams, alpha=0.1,
+                **common))]
+    bar = ProgressBar(len(runs)) if progress else None
+    times = []
+    for _, fn in runs:
+        times.append(_time(fn, dev, repeats))
+        if bar is not None:
+            bar.update()
+    t_cached, t_uncached, t_beam = times
     return dict(
         device=(torch.cuda.get_device_name(dev) if dev.type == 'cuda' else
                 f'cpu ({platform.processor() or platform.machine()}, '
