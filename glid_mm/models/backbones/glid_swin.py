@@ -57,6 +57,10 @@ class GLIDSwinTransformer(SimMIMSwinTransformer):
     Args:
         mask_mode (str): ``'visible'`` or ``'mask_token'``. Defaults to
             ``'visible'``.
+        pretrained (str, optional): A checkpoint of the same Swin (keys as
+            mmpretrain's ``SwinTransformer``), what mmseg passes as
+            ``model.pretrained``; the same as ``init_cfg=dict(type=
+            'Pretrained', checkpoint=...)``. Defaults to None.
         **kwargs: Those of :class:`mmpretrain.models.SwinTransformer`.
 
     Shapes:
@@ -68,10 +72,21 @@ class GLIDSwinTransformer(SimMIMSwinTransformer):
         index in ``out_indices``.
     """
 
-    def __init__(self, *args, mask_mode: str = 'visible', **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 mask_mode: str = 'visible',
+                 pretrained: Optional[str] = None,
+                 **kwargs) -> None:
         if mask_mode not in MASK_MODES:
             raise ValueError(f'mask_mode must be one of {MASK_MODES}, got '
                              f'{mask_mode!r}')
+        if pretrained is not None:
+            # what mmseg's segmentors pass as model.pretrained, mapped as
+            # mmseg's own backbones map it
+            if kwargs.get('init_cfg') is not None:
+                raise ValueError('GLIDSwinTransformer: give pretrained or '
+                                 'init_cfg, not both')
+            kwargs['init_cfg'] = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(*args, **kwargs)
         self.mask_mode = mask_mode
         if mask_mode == 'visible':

@@ -128,6 +128,10 @@ class LegoSwinTransformer(BaseLegoBackbone):
         init_cfg (dict or list[dict], optional): Defaults to truncated
             normal (std 0.02) Linear weights with zero bias and LayerNorm
             weight 1, bias 0 (the Swin initialisation).
+        pretrained (str, optional): Accepted because mmseg passes
+            ``model.pretrained`` to backbones, and refused when set, with
+            what to write instead (a plain Swin checkpoint does not match
+            the lego units). Defaults to None.
 
     Shapes: ``x: [B, in_channels, H, W]`` -> tuple of
     ``[B, embed_dims * 2**i, H / (patch_size * 2**i),
@@ -154,7 +158,15 @@ class LegoSwinTransformer(BaseLegoBackbone):
                  pad_small_map: bool = False,
                  with_cp: bool = False,
                  norm_cfg: dict = dict(type='LN'),
-                 init_cfg=None) -> None:
+                 init_cfg=None,
+                 pretrained: Optional[str] = None) -> None:
+        if pretrained is not None:
+            raise ValueError(
+                f'LegoSwinTransformer does not load pretrained='
+                f'{pretrained!r}: a plain Swin checkpoint does not match the '
+                'lego units; start from a GPPF checkpoint with load_from (or '
+                "init_cfg=dict(type='Pretrained', checkpoint=...) of a lego "
+                'checkpoint) and set model.pretrained=None')
         if init_cfg is None:
             init_cfg = [
                 dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.),

@@ -58,3 +58,31 @@ def test_frozen_stages():
     assert lego.lego['layer2_0'].training
     with pytest.raises(ValueError, match='frozen_stages'):
         _lego(frozen_stages=5)
+
+
+def test_swin_backbones_and_mmseg_pretrained(tmp_path):
+    """mmseg passes ``model.pretrained`` to the backbone: the GLID Swin
+    loads it (a Swin checkpoint with the same keys), the lego Swin refuses
+    it saying what to write instead."""
+    from mmengine.registry import DefaultScope
+
+    from glid_mm.models.backbones import GLIDSwinTransformer
+    from glid_mm.models.gppf import LegoSwinTransformer
+    cfg = dict(arch=dict(embed_dims=16, depths=[1, 1], num_heads=[1, 1]),
+               img_size=32, stage_cfgs=dict(block_cfgs=dict(window_size=2)),
+               out_indices=(0, 1))
+    torch.manual_seed(0)
+    source = GLIDSwinTransformer(**cfg)
+    path = str(tmp_path / 'swin.pth')
+    torch.save(dict(state_dict=source.state_dict()), path)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        torch.manual_seed(1)
+        swin = GLIDSwinTransformer(**cfg, pretrained=path)
+        swin.init_weights()
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(swin.state_dict()[key], value, msg=key)
+    with pytest.raises(ValueError, match='not both'):
+        GLIDSwinTransformer(**cfg, pretrained=path, init_cfg=dict(
+            type='Pretrained', checkpoint=path))
+    with pytest.raises(ValueError, match='load_from'):
+        LegoSwinTransformer(task_names=('seg', ), pretrained=path)
