@@ -83,10 +83,10 @@ def load_report(model: nn.Module, state: Dict) -> Dict[str, Dict[str, list]]:
     """
     from .launch import load_from_report
     report = load_from_report(model, state)
+    own = model.state_dict()
     resized = [
         k for k in report['matched']
-        if k in state and k in model.state_dict() and
-        tuple(state[k].shape) != tuple(model.state_dict()[k].shape)
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
     ]
     mismatch = [
         f'{k}: checkpoint {c} vs model {m}' for k, c, m in report['mismatch']
@@ -98,7 +98,7 @@ def load_report(model: nn.Module, state: Dict) -> Dict[str, Dict[str, list]]:
         loaded=report['matched'],
         resized=[
             f'{k}: checkpoint {tuple(state[k].shape)} -> model '
-            f'{tuple(model.state_dict()[k].shape)}' for k in resized
+            f'{tuple(own[k].shape)}' for k in resized
         ],
         model_computed=own_value,
         missing=[k for k in report['missing'] if k not in own_value] +

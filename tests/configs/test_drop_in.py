@@ -20,6 +20,27 @@ from glid_mm.registry import build_model
 CFG = 'configs/examples/detr-r50_glid-bifpn-decoder_coco.py'
 
 
+def _train_with_toolbox(toolbox, cfg_file, tmp_path):
+    """Train ``cfg_file`` with the toolbox's own ``tools/train.py`` (from
+    its ``.mim`` folder) in a subprocess; the logged training losses."""
+    import json
+    import subprocess
+    import sys
+    train = osp.join(osp.dirname(toolbox.__file__), '.mim', 'tools',
+                     'train.py')
+    proc = subprocess.run(
+        [sys.executable, train, str(cfg_file), '--work-dir',
+         str(tmp_path / 'work')],
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    logs = [osp.join(r, f) for r, _, fs in os.walk(tmp_path / 'work')
+            for f in fs if f == 'scalars.json']
+    assert logs, f'no scalars.json under {tmp_path / "work"}'
+    with open(logs[0]) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return [r['loss'] for r in records if 'loss' in r]
+
+
 def test_glid_pieces_under_mmdet_detr_config(project_root, data_root):
     cfg = Config.fromfile(osp.join(project_root, CFG))
     # mmdet's DETR pipeline and metric are kept as they are
@@ -114,10 +135,6 @@ def test_stock_retinanet_with_bifpn_trains_with_mmdets_own_train_py(
     add_extra_convs='on_input'), ``custom_imports``; trained for 2
     iterations by mmdet's own ``tools/train.py`` (only data, sizes and the
     schedule overridden for the CPU)."""
-    import json
-    import subprocess
-    import sys
-
     import mmdet
     root = osp.join(data_root, 'coco128') + '/'
     cfg = tmp_path / 'retinanet_bifpn.py'
@@ -150,19 +167,7 @@ default_hooks = dict(
     logger=dict(interval=1))
 log_processor = dict(by_epoch=False)
 """)
-    train = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
-                     'train.py')
-    proc = subprocess.run(
-        [sys.executable, train, str(cfg), '--work-dir',
-         str(tmp_path / 'work')],
-        cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    logs = [osp.join(r, f) for r, _, fs in os.walk(tmp_path / 'work')
-            for f in fs if f == 'scalars.json']
-    assert logs
-    with open(logs[0]) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    losses = [r['loss'] for r in records if 'loss' in r]
+    losses = _train_with_toolbox(mmdet, cfg, tmp_path)
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
 
 
@@ -174,10 +179,6 @@ def test_stock_semantic_fpn_with_lego_backbone_and_bifpn_trains_with_mmseg(
     ``model.pretrained`` (an ImageNet ResNet-50 v1c download) is set to
     None: nothing can be downloaded here, and a deep-stem checkpoint does
     not fit the lego stem (LegoResNet refuses it naming the problem)."""
-    import json
-    import subprocess
-    import sys
-
     import mmseg
     root = osp.join(data_root, 'camvid') + '/'
     cfg = tmp_path / 'semfpn_lego_bifpn.py'
@@ -217,16 +218,5 @@ default_hooks = dict(
     checkpoint=dict(by_epoch=False, interval=100),
     logger=dict(interval=1))
 """)
-    train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
-                     'train.py')
-    proc = subprocess.run(
-        [sys.executable, train, str(cfg), '--work-dir',
-         str(tmp_path / 'work')],
-        cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    logs = [osp.join(r, f) for r, _, fs in os.walk(tmp_path / 'work')
-            for f in fs if f == 'scalars.json']
-    with open(logs[0]) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    losses = [r['loss'] for r in records if 'loss' in r]
+    losses = _train_with_toolbox(mmseg, cfg, tmp_path)
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))

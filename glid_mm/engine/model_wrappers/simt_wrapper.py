@@ -71,9 +71,10 @@ class SIMTDistributedWrapper(nn.Module):
         """mmengine's ``BaseModel.train_step`` with the gradient averaging
         between ``backward`` and ``step``."""
         module = self.module
+        from glid_mm.models.gppf.cross_task_sync_bn import CrossTaskSyncBN
         task_bns = [
             m for m in module.modules() if isinstance(m, _BatchNorm)
-            and type(m).__name__ != 'CrossTaskSyncBN' and m.training
+            and not isinstance(m, CrossTaskSyncBN) and m.training
             and m.track_running_stats
         ]
         tracked = [m.num_batches_tracked.clone() for m in task_bns]

@@ -44,14 +44,20 @@ def spawn(fn, out_dir):
             pytest.fail('SIMT workers did not finish in 240 s (deadlock?)')
 
 
+def spawn_and_load(tmp_path_factory, fn, stem, weights_only=True):
+    """Run ``fn`` on 2 processes; load what each saved as
+    ``<stem><rank>.pth``."""
+    out_dir = str(tmp_path_factory.mktemp(stem))
+    spawn(fn, out_dir)
+    return [
+        torch.load(os.path.join(out_dir, f'{stem}{r}.pth'),
+                   weights_only=weights_only) for r in range(2)
+    ]
+
+
 @pytest.fixture(scope='module')
 def results(tmp_path_factory):
-    out_dir = str(tmp_path_factory.mktemp('simt'))
-    spawn(worker, out_dir)
-    return [
-        torch.load(os.path.join(out_dir, f'rank{r}.pth'), weights_only=True)
-        for r in range(2)
-    ]
+    return spawn_and_load(tmp_path_factory, worker, 'rank')
 
 
 def reference():
@@ -121,12 +127,7 @@ def test_batchnorm_statistics_are_cross_task(results):
 
 @pytest.fixture(scope='module')
 def lego_results(tmp_path_factory):
-    out_dir = str(tmp_path_factory.mktemp('lego'))
-    spawn(lego_worker, out_dir)
-    return [
-        torch.load(os.path.join(out_dir, f'lego{r}.pth'), weights_only=True)
-        for r in range(2)
-    ]
+    return spawn_and_load(tmp_path_factory, lego_worker, 'lego')
 
 
 @pytest.mark.parametrize('mode', ['hard', 'fixed'])
@@ -151,12 +152,9 @@ def test_lego_units_stay_aligned_across_processes(lego_results, mode):
 
 @pytest.fixture(scope='module')
 def lego_cp_results(tmp_path_factory):
-    out_dir = str(tmp_path_factory.mktemp('lego_cp'))
-    spawn(lego_cp_worker, out_dir)
-    return [
-        torch.load(os.path.join(out_dir, f'lego_cp{r}.pth'),
-                   weights_only=False) for r in range(2)
-    ]
+    # keyed by (mode, with_cp) tuples: not a weights-only structure
+    return spawn_and_load(
+        tmp_path_factory, lego_cp_worker, 'lego_cp', weights_only=False)
 
 
 @pytest.mark.parametrize('mode', ['soft', 'hard', 'fixed'])
@@ -188,12 +186,7 @@ def test_checkpointing_keeps_gradients_and_running_stats(lego_cp_results,
 
 @pytest.fixture(scope='module')
 def buffer_results(tmp_path_factory):
-    out_dir = str(tmp_path_factory.mktemp('buffers'))
-    spawn(buffer_worker, out_dir)
-    return [
-        torch.load(os.path.join(out_dir, f'buffers{r}.pth'),
-                   weights_only=True) for r in range(2)
-    ]
+    return spawn_and_load(tmp_path_factory, buffer_worker, 'buffers')
 
 
 def test_task_head_bn_statistics_are_averaged_over_users(buffer_results):
