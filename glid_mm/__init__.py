@@ -10,15 +10,15 @@ mmdet / mmseg / mmpose / mmpretrain config):
 3. registers every glid_mm component into the registries of the toolboxes
    that use it (:mod:`glid_mm.registry`).
 """
-from .version import __version__
-from .utils.version_guard import check_environment
+from glid_mm.version import __version__
+from glid_mm.utils.version_guard import check_environment
 
 check_environment()
 
-from .utils.checkpoint import setup_safe_checkpoints  # noqa: E402
+from glid_mm.utils.checkpoint import setup_safe_checkpoints  # noqa: E402
 
 setup_safe_checkpoints()
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from glid_mm import datasets, engine, evaluation, models  # noqa: E402,F401
 
 __all__ = ['__version__', 'check_environment']

@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from glid_mm.utils.stack_demo import read_scalars
+from glid_tools.stack_demo import read_scalars
 
 CONFIG = 'configs/stack/resnet18_1xb4-2it_hymenoptera-112px.py'
 COMMON = [

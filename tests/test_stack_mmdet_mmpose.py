@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from glid_mm.utils.stack_demo import last_metrics, read_scalars
+from glid_tools.stack_demo import last_metrics, read_scalars
 
 CASES = {
     'configs/stack/mask-rcnn_r18_fpn_1xb2-2it_coco128.py':

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from glid_mm.utils.launch import main_test
-from glid_mm.utils.stack_demo import read_scalars
+from glid_tools.stack_demo import read_scalars
 
 CONFIG = 'configs/stack/resnet18_1xb4-2it_hymenoptera-112px.py'
 KEY = 'accuracy/top1'  # percentage

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from glid_mm.utils.launch import main_test
-from glid_mm.utils.stack_demo import read_scalars
+from glid_tools.stack_demo import read_scalars
 
 CONFIG = 'configs/stack/fcn_r18-d8_1xb2-2it_camvid-128x160.py'
 METRICS = ('aAcc', 'mIoU', 'mAcc')  # percentages

@@ -14,7 +14,7 @@ import argparse
 import os.path as osp
 
 import glid_mm  # noqa: F401
-from glid_mm.utils.glid_demo import run_glid_demo
+from glid_tools.glid_demo import run_glid_demo
 
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(

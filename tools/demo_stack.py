@@ -8,7 +8,7 @@ import argparse
 import os.path as osp
 
 import glid_mm  # noqa: F401
-from glid_mm.utils.stack_demo import run_stack_demo
+from glid_tools.stack_demo import run_stack_demo
 
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__)

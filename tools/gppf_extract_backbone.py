@@ -10,7 +10,7 @@ GPPF Sec. 3.3 (fixed-path fine-tuning): the path is a task's learned
 import argparse
 import os.path as osp
 
-from glid_mm.models.gppf.path_export import extract_static_backbone
+from glid_mm.models.converters.gppf_path_export import extract_static_backbone
 
 
 def parse_args(argv=None):

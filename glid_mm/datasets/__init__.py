@@ -1,15 +1,14 @@
-"""glid_mm datasets (registered on import)."""
-from . import transforms  # noqa: F401  (M3I two-view transform, ...)
-from .camvid import CamVidDataset
-from .glid_mask_generator import GLIDMaskGenerator
-from .lit_camvid_text import LiTCamVidTextDataset
-from .lit_coco_text import LiTCocoTextDataset
-from .lit_multitask_dataset import LiTMultiTaskDataset
-from .lit_task_batch_sampler import LiTTaskBatchSampler
-from .lit_task_sampler import LiTTaskMixSampler
+"""glid_mm datasets, samplers and transforms (registered on import)."""
+from glid_mm.datasets import samplers, transforms  # noqa: F401
+from glid_mm.datasets.camvid import CamVidDataset
+from glid_mm.datasets.lit_camvid_text import LiTCamVidTextDataset
+from glid_mm.datasets.lit_coco_text import LiTCocoTextDataset
+from glid_mm.datasets.lit_multitask_dataset import LiTMultiTaskDataset
+from glid_mm.datasets.samplers import LiTTaskBatchSampler, LiTTaskMixSampler
+from glid_mm.datasets.transforms import GLIDMaskGenerator
 
-__all__ = ['GLIDMaskGenerator', 'CamVidDataset']
-__all__ += [
-    'LiTCamVidTextDataset', 'LiTCocoTextDataset', 'LiTMultiTaskDataset',
-    'LiTTaskBatchSampler', 'LiTTaskMixSampler'
+__all__ = [
+    'CamVidDataset', 'GLIDMaskGenerator', 'LiTCamVidTextDataset',
+    'LiTCocoTextDataset', 'LiTMultiTaskDataset', 'LiTTaskBatchSampler',
+    'LiTTaskMixSampler'
 ]

@@ -16,7 +16,7 @@ from mmengine.dataset import BaseDataset
 from PIL import Image
 
 from glid_mm.registry import DATASETS
-from .camvid import CamVidDataset
+from glid_mm.datasets.camvid import CamVidDataset
 
 
 @DATASETS.register_module(scopes=('mmpretrain', ))

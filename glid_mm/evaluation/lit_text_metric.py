@@ -18,7 +18,7 @@ from mmengine.evaluator import BaseMetric
 from mmpretrain.evaluation import VQAAcc
 
 from glid_mm.registry import METRICS
-from .lit_caption_scores import bleu, cider_d
+from glid_mm.evaluation.lit_caption_scores import bleu, cider_d
 
 
 @METRICS.register_module(scopes=('mmpretrain', ))

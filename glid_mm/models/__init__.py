@@ -1,12 +1,14 @@
-"""glid_mm models (registered on import)."""
-# GLID core
-from . import (algorithms, backbones, decoders, heads,  # noqa: F401
-               layers, losses, necks)
-from . import m3i  # noqa: F401  (M3I pre-training, mmpretrain)
-from . import gppf  # noqa: F401  (GPPF lego backbone, multi-task model)
-from . import lit_decoder  # noqa: F401  (LiT decoder, mmpretrain)
-from . import detectors  # noqa: F401  (GLID mmdet detectors)
-from . import segmentors  # noqa: F401  (GLID mmseg segmentors)
-from . import pose_estimators  # noqa: F401  (GLID mmpose estimators)
+"""glid_mm models, by stage (registered on import).
+
+Data flow: ``backbones`` -> ``necks`` (Bi-FPN) -> ``decoders`` (queries) ->
+``heads`` -> ``losses``; ``algorithms`` (pre-training and multi-task models),
+``detectors`` / ``segmentors`` / ``pose_estimators`` (GLID fine-tuning models
+for mmdet / mmseg / mmpose), ``layers`` (building blocks), ``converters``
+(checkpoint conversion) and ``utils`` (the LiT tokenizer). File names carry
+the paper prefix: ``glid_*``, ``gppf_*``, ``lit_*``, ``m3i_*``.
+"""
+from glid_mm.models import (algorithms, backbones, converters,  # noqa: F401
+                            decoders, detectors, heads, layers, losses,
+                            necks, pose_estimators, segmentors, utils)
 
 __all__ = []

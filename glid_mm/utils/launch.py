@@ -26,10 +26,10 @@ import torch.nn as nn
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from .data_checks import check_annotations, check_tasks
-from .data_root import check_data_roots
-from .errors import explain_registry_error, explain_unpickling_error
-from .glid_convert import PARTS, part_of
+from glid_mm.utils.data_checks import check_annotations, check_tasks
+from glid_mm.utils.data_root import check_data_roots
+from glid_mm.utils.errors import explain_registry_error, explain_unpickling_error
+from glid_mm.models.converters.glid_pretrain_to_finetune import PARTS, part_of
 
 
 def _common_args(parser: argparse.ArgumentParser) -> None:

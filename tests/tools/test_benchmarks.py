@@ -13,15 +13,15 @@ import pytest
 import torch
 import torch.nn as nn
 
-from glid_mm.benchmark import (NOT_RUN, NotRunnable, count_flops,
+from glid_tools.benchmark import (NOT_RUN, NotRunnable, count_flops,
                                dense_bf16_peak_tflops, make_result,
                                param_counts, peak_memory, run_row, time_fn,
                                write_results)
-from glid_mm.benchmark.inference import NO_BF16, explain_failure
-from glid_mm.benchmark.measure import part_times
-from glid_mm.benchmark.models import parse_peer_config, resolve_config
-from glid_mm.benchmark.pretrain_step import mfu
-from glid_mm.benchmark.report import markdown_table
+from glid_tools.benchmark.inference import NO_BF16, explain_failure
+from glid_tools.benchmark.measure import part_times
+from glid_tools.benchmark.models import parse_peer_config, resolve_config
+from glid_tools.benchmark.pretrain_step import mfu
+from glid_tools.benchmark.report import markdown_table
 
 NANO = ['--arch', 'nano', '--device', 'cpu', '--iters', '1', '--warmup', '0']
 CARAFE = 'CARAFE=mmdet::carafe/faster-rcnn_r50_fpn-carafe_1x_coco.py'

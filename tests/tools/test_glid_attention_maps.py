@@ -12,7 +12,7 @@ from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
 from glid_mm.registry import build_model
-from glid_mm.utils.glid_attention import attention_picture, query_attention
+from glid_tools.glid_attention import attention_picture, query_attention
 
 PRETRAIN = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'
 SEMSEG = 'configs/glid/glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py'

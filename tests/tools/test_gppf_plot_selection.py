@@ -1,4 +1,4 @@
-"""GPPFSelectionLoggerHook, glid_mm.utils.gppf_plots and
+"""GPPFSelectionLoggerHook, glid_tools.gppf_plots and
 tools/analysis/gppf_plot_selection.py, on a built lego model and on a real
 2-process SIMT run of the tiny GPPF config."""
 import glob
@@ -21,8 +21,8 @@ from mmengine.visualization import Visualizer
 
 import glid_mm  # noqa: F401
 from glid_mm.engine import GPPFSelectionLoggerHook, SIMTDistributedWrapper
-from glid_mm.models.gppf import LegoResNet
-from glid_mm.utils.gppf_plots import (CURVES_FILE, HEATMAP_FILE,
+from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
+from glid_tools.gppf_plots import (CURVES_FILE, HEATMAP_FILE,
                                       load_selection, plot_selection,
                                       plot_selection_curves)
 

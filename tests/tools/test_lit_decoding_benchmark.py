@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from glid_mm.models.lit_decoder.benchmark import benchmark_decoding
+from glid_tools.benchmark.lit_decoding import benchmark_decoding
 
 
 def test_benchmark_script_writes_results(project_root, tmp_path):

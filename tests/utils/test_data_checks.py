@@ -23,7 +23,7 @@ from mmengine.registry import init_default_scope
 import glid_mm  # noqa: F401
 from glid_mm.utils.data_checks import (AnnotationError, annotation_files,
                                        check_annotations, check_tasks)
-from glid_mm.utils.glid_convert import convert_pretrain_to_finetune
+from glid_mm.models.converters.glid_pretrain_to_finetune import convert_pretrain_to_finetune
 from glid_mm.utils.launch import (CheckpointMismatchError, _check_built_runner,
                                   check_load_from, load_from_report,
                                   main_train)

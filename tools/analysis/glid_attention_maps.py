@@ -13,6 +13,10 @@ and every GLID fine-tuning config (their [CLS] + e_i queries). Without
 import argparse
 import os.path as osp
 import sys
+import os
+# tools/ on sys.path: the scripts share tools/glid_tools
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def parse_args(argv=None):
@@ -40,7 +44,7 @@ def main(argv=None):
 
     import glid_mm  # noqa: F401
     from glid_mm.registry import build_model
-    from glid_mm.utils.glid_attention import attention_picture
+    from glid_tools.glid_attention import attention_picture
     for path in (args.config, args.image) + (
         () if args.checkpoint == 'none' else (args.checkpoint, )):
         if not osp.isfile(path):

@@ -7,11 +7,16 @@ Reads the ``gppf/<task>/layer<l>/unit<k>`` scalars that
 ``GPPFSelectionLoggerHook`` writes to ``vis_data/scalars.json`` and writes
 ``gppf_selection_heatmap.png`` (final selection per task, GPPF Fig. 3/10)
 and ``gppf_selection_curves.png`` (selection over iterations, Fig. 11).
-The logic lives in :mod:`glid_mm.utils.gppf_plots`.
+The logic lives in :mod:`glid_tools.gppf_plots`.
 """
 import argparse
 
-from glid_mm.utils.gppf_plots import plot_selection
+import os
+import sys
+# tools/ on sys.path: the scripts share tools/glid_tools
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from glid_tools.gppf_plots import plot_selection  # noqa: E402
 
 
 def parse_args(argv=None):

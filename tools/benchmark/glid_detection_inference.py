@@ -1,7 +1,7 @@
 """GLID detection inference (300 queries) vs mmdet's DINO and DETR with a
 Swin-B backbone: latency, images/s, peak memory and FLOPs per part. Thin
 wrapper over
-:func:`glid_mm.benchmark.inference.benchmark_inference`.
+:func:`glid_tools.benchmark.inference.benchmark_inference`.
 
     # Swin-B, 800x1333 (mmdet's COCO test scale), bf16, batch 1
     python tools/benchmark/glid_detection_inference.py --device cuda
@@ -13,8 +13,12 @@ Writes ``<out-dir>/glid_detection_inference.{json,md}``.
 """
 import sys
 
-from glid_mm.benchmark.cli import inference_main
-from glid_mm.benchmark.models import DETR, DINO, GLID_DETECTION
+import os
+# tools/ on sys.path: the scripts share tools/glid_tools
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from glid_tools.benchmark.cli import inference_main  # noqa: E402
+from glid_tools.benchmark.models import DETR, DINO, GLID_DETECTION
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,6 @@
 """GLID panoptic inference vs mmdet's Mask2Former: latency, images/s, peak
 memory and FLOPs per part (supp. Table 2). Thin wrapper
-over :func:`glid_mm.benchmark.inference.benchmark_inference`.
+over :func:`glid_tools.benchmark.inference.benchmark_inference`.
 
     # the issue's setting: Swin-B, 640x640, bf16, batch 1
     python tools/benchmark/glid_panoptic_inference.py --device cuda
@@ -14,8 +14,12 @@ Writes ``<out-dir>/glid_panoptic_inference.{json,md}``.
 """
 import sys
 
-from glid_mm.benchmark.cli import inference_main
-from glid_mm.benchmark.models import GLID_PANOPTIC, mask2former
+import os
+# tools/ on sys.path: the scripts share tools/glid_tools
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from glid_tools.benchmark.cli import inference_main  # noqa: E402
+from glid_tools.benchmark.models import GLID_PANOPTIC, mask2former
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,6 @@
 """GLID pre-training step vs mmpretrain's SimMIM: images/s, peak memory,
 FLOPs and MFU. Thin wrapper over
-:func:`glid_mm.benchmark.pretrain_step.benchmark_pretrain_step`.
+:func:`glid_tools.benchmark.pretrain_step.benchmark_pretrain_step`.
 
     # the issue's setting: Swin-B, 192 px, bf16, batch 128 per GPU
     python tools/benchmark/glid_pretrain_step.py --device cuda
@@ -12,7 +12,11 @@ Writes ``<out-dir>/glid_pretrain_step.{json,md}``.
 """
 import sys
 
-from glid_mm.benchmark.cli import pretrain_step_main
+import os
+# tools/ on sys.path: the scripts share tools/glid_tools
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from glid_tools.benchmark.cli import pretrain_step_main  # noqa: E402
 
 
 def main(argv=None) -> int:

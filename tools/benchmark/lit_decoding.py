@@ -1,5 +1,5 @@
 """LiT decoder decoding speed: greedy with vs without the KV cache, beam vs
-greedy. Thin wrapper over :func:`glid_mm.models.lit_decoder.benchmark.
+greedy. Thin wrapper over :func:`glid_tools.benchmark.lit_decoding.
 benchmark_decoding`.
 
     python tools/benchmark/lit_decoding.py              # CPU preset
@@ -15,7 +15,12 @@ GPU and ``cpu`` on the CPU; any size option overrides the preset.
 import argparse
 import json
 
-from glid_mm.models.lit_decoder.benchmark import benchmark_decoding, \
+import os
+import sys
+# tools/ on sys.path: the scripts share tools/glid_tools
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from glid_tools.benchmark.lit_decoding import benchmark_decoding, \
     write_results
 
 

@@ -14,8 +14,12 @@ Writes ``<out-dir>/m3i_pretrain_step.{json,md}``.
 """
 import sys
 
-from glid_mm.benchmark.cli import pretrain_step_main
-from glid_mm.benchmark.models import MAE, M3I_PRETRAIN
+import os
+# tools/ on sys.path: the scripts share tools/glid_tools
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from glid_tools.benchmark.cli import pretrain_step_main  # noqa: E402
+from glid_tools.benchmark.models import MAE, M3I_PRETRAIN  # noqa: E402
 
 
 def main(argv=None) -> int:

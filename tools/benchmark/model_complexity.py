@@ -1,6 +1,6 @@
 """Parameters and FLOPs of every configs/glid config per part (encoder /
 Bi-FPN / decoder / head) next to supp. Tables 2-3. Thin wrapper over
-:func:`glid_mm.benchmark.complexity.benchmark_complexity`.
+:func:`glid_tools.benchmark.complexity.benchmark_complexity`.
 
     python tools/benchmark/model_complexity.py            # every config
     python tools/benchmark/model_complexity.py --configs 'glid-panseg_*'
@@ -16,8 +16,12 @@ import sys
 
 import torch
 
-from glid_mm.benchmark.cli import DEFAULT_OUT_DIR, finish
-from glid_mm.benchmark.complexity import benchmark_complexity
+import os
+# tools/ on sys.path: the scripts share tools/glid_tools
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from glid_tools.benchmark.cli import DEFAULT_OUT_DIR, finish  # noqa: E402
+from glid_tools.benchmark.complexity import benchmark_complexity  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -18,15 +18,19 @@ import traceback
 
 import torch
 
-from glid_mm.benchmark.cli import add_common_args, resolve_common
-from glid_mm.benchmark.complexity import benchmark_complexity
-from glid_mm.benchmark.environment import collect_environment
-from glid_mm.benchmark.inference import benchmark_inference
-from glid_mm.benchmark.pretrain_step import benchmark_pretrain_step
-from glid_mm.benchmark.report import (NOT_RUN, failed_own_rows,
+import os
+# tools/ on sys.path: the scripts share tools/glid_tools
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from glid_tools.benchmark.cli import add_common_args, resolve_common
+from glid_tools.benchmark.complexity import benchmark_complexity  # noqa: E402
+from glid_tools.benchmark.environment import collect_environment  # noqa: E402
+from glid_tools.benchmark.inference import benchmark_inference  # noqa: E402
+from glid_tools.benchmark.pretrain_step import benchmark_pretrain_step
+from glid_tools.benchmark.report import (NOT_RUN, failed_own_rows,
                                       result_markdown, write_json_markdown,
                                       write_results)
-from glid_mm.benchmark.side_costs import benchmark_side_costs
+from glid_tools.benchmark.side_costs import benchmark_side_costs  # noqa: E402
 
 BENCHMARKS = ('pretrain', 'panoptic', 'detection', 'side_costs',
               'complexity')

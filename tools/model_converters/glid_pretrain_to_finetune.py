@@ -14,7 +14,7 @@ import os.path as osp
 import torch
 
 import glid_mm  # noqa: F401  (safe checkpoint globals, registries)
-from glid_mm.utils.glid_convert import (MODES, convert_pretrain_to_finetune,
+from glid_mm.models.converters.glid_pretrain_to_finetune import (MODES, convert_pretrain_to_finetune,
                                         format_report, load_report)
 
 

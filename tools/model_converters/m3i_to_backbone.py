@@ -7,7 +7,7 @@
 Prints the kept / dropped keys and, with ``--check-config``, the loaded,
 missing and unexpected keys when DST's weights are loaded into the model of
 CFG (e.g. ``mmpretrain::vision_transformer/vit-base-p16_64xb64_in1k.py``).
-Thin wrapper over :func:`glid_mm.models.m3i.m3i_to_backbone`.
+Thin wrapper over :func:`glid_mm.models.converters.m3i_to_backbone`.
 """
 import argparse
 import json
@@ -38,7 +38,7 @@ def parse_args():
 def main():
     args = parse_args()
     import glid_mm  # noqa: F401  (safe checkpoint loading, registries)
-    from glid_mm.models.m3i.convert import load_report, m3i_to_backbone
+    from glid_mm.models.converters.m3i_to_backbone import load_report, m3i_to_backbone
 
     state, report = m3i_to_backbone(args.src, source=args.source)
     torch.save(

@@ -1,5 +1,8 @@
 """glid_mm data transforms (registered on import)."""
-from .checks import CheckDepthMap, CheckSegLabels
-from .m3i_views import M3ITwoViews
+from glid_mm.datasets.transforms.checks import CheckDepthMap, CheckSegLabels
+from glid_mm.datasets.transforms.glid_mask_generator import GLIDMaskGenerator
+from glid_mm.datasets.transforms.m3i_views import M3ITwoViews
 
-__all__ = ['CheckDepthMap', 'CheckSegLabels', 'M3ITwoViews']
+__all__ = [
+    'CheckDepthMap', 'CheckSegLabels', 'GLIDMaskGenerator', 'M3ITwoViews'
+]

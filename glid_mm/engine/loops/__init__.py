@@ -1,6 +1,6 @@
-from .multi_task_val_loop import MultiTaskTestLoop, MultiTaskValLoop
-from .simt_train_loop import MultiTaskDataLoaders, SIMTTrainLoop
-from .task_sampler import TaskSampler
+from glid_mm.engine.loops.multi_task_val_loop import MultiTaskTestLoop, MultiTaskValLoop
+from glid_mm.engine.loops.gppf_simt_train_loop import MultiTaskDataLoaders, SIMTTrainLoop
+from glid_mm.engine.loops.gppf_task_sampler import TaskSampler
 
 __all__ = [
     'MultiTaskDataLoaders', 'MultiTaskTestLoop', 'MultiTaskValLoop',

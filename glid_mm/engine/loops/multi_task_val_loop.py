@@ -17,7 +17,7 @@ from mmengine.runner.amp import autocast
 from mmengine.runner.base_loop import BaseLoop
 from torch.utils.data import DataLoader
 
-from .simt_train_loop import MultiTaskDataLoaders
+from glid_mm.engine.loops.gppf_simt_train_loop import MultiTaskDataLoaders
 
 _LOADER_KEYS = ('dataset', 'batch_size', 'sampler')
 _EVALUATOR_KEYS = ('type', 'metrics')

@@ -6,11 +6,11 @@ from mmengine.registry import MODEL_WRAPPERS
 
 def sync_bn_to_gloo(module: nn.Module) -> nn.Module:
     """Replace ``torch.nn.SyncBatchNorm`` layers (mmcv's ``SyncBN``) by
-    :class:`~glid_mm.models.gppf.CrossTaskSyncBN`, which computes the same
+    :class:`~glid_mm.models.layers.CrossTaskSyncBN`, which computes the same
     statistics over all processes with an all-reduce that gloo runs on CPU
     tensors (``SyncBatchNorm`` refuses them). Parameters and buffers are
     kept; returns the converted module."""
-    from glid_mm.models.gppf.cross_task_sync_bn import CrossTaskSyncBN
+    from glid_mm.models.layers.gppf_cross_task_sync_bn import CrossTaskSyncBN
     if isinstance(module, nn.SyncBatchNorm):
         new = CrossTaskSyncBN(module.num_features, module.eps,
                               module.momentum, module.affine,
@@ -34,7 +34,7 @@ class GlooDistributedDataParallel(MMDistributedDataParallel):
     without GPUs (``tools/dist_train.sh CONFIG N``): DDP without
     ``device_ids`` (DDP refuses them for CPU modules) and with every
     ``SyncBN`` layer turned into the gloo-capable
-    :class:`~glid_mm.models.gppf.CrossTaskSyncBN` (same statistics over all
+    :class:`~glid_mm.models.layers.CrossTaskSyncBN` (same statistics over all
     processes), so GPU configs run unchanged on CPU processes.
 
     Args:

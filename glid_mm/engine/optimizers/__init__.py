@@ -1,3 +1,3 @@
-from .partwise_constructor import PartwiseOptimWrapperConstructor
+from glid_mm.engine.optimizers.partwise_constructor import PartwiseOptimWrapperConstructor
 
 __all__ = ['PartwiseOptimWrapperConstructor']

@@ -10,7 +10,7 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from ..heads.glid_pretrain_head import patchify, unpatchify
+from glid_mm.models.heads.glid_pretrain_head import patchify, unpatchify
 
 
 @MODELS.register_module(scopes=('mmpretrain', ))

@@ -10,7 +10,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from ..layers.glid_visible_tokens import (VisiblePositions, effective_window,
+from glid_mm.models.layers.glid_visible_tokens import (VisiblePositions, effective_window,
                                           merge_visible, scatter_visible,
                                           visible_swin_block, window_groups)
 

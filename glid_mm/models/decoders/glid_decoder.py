@@ -9,8 +9,8 @@ from mmengine.model import BaseModule, ModuleList
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from ..layers.glid_decoder_layer import GLIDDecoderLayer
-from ..layers.glid_queries import GLIDQueries
+from glid_mm.models.layers.glid_decoder_layer import GLIDDecoderLayer
+from glid_mm.models.layers.glid_queries import GLIDQueries
 
 # (layer index, queries [B, Q, C], level shape (H, W)) -> attn mask or None
 CrossAttnMaskFn = Callable[[int, Tensor, tuple], Optional[Tensor]]

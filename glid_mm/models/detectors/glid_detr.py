@@ -7,7 +7,7 @@ from mmdet.structures import OptSampleList
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from ..heads.glid_mask_predictor import build_query_decoder
+from glid_mm.models.heads.glid_mask_predictor import build_query_decoder
 
 
 @MODELS.register_module(scopes=('mmdet', ))

@@ -6,7 +6,7 @@ from mmengine.config import ConfigDict
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from ..heads.glid_mask_predictor import GLIDDecoded, build_query_decoder
+from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, build_query_decoder
 
 
 @MODELS.register_module(scopes=('mmdet', ))

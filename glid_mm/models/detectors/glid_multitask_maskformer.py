@@ -16,8 +16,8 @@ from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from ..heads.glid_mask_predictor import GLIDDecoded
-from .glid_maskformer import GLIDMaskFormer
+from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded
+from glid_mm.models.detectors.glid_maskformer import GLIDMaskFormer
 
 TASKS = ('semantic', 'instance', 'panoptic')
 

@@ -8,7 +8,7 @@ from mmseg.registry import MODELS as MMSEG_MODELS
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from .glid_mask_predictor import GLIDDecoded, check_query_feat, top_layer
+from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, check_query_feat, top_layer
 
 
 @MODELS.register_module(scopes=('mmseg', ))

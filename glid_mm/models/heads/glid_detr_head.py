@@ -9,7 +9,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from .glid_mask_predictor import top_layer
+from glid_mm.models.heads.glid_mask_predictor import top_layer
 
 
 @MODELS.register_module(scopes=('mmdet', ))

@@ -9,7 +9,7 @@ from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from .glid_mask_predictor import GLIDDecoded, GLIDMaskPredictor
+from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, GLIDMaskPredictor
 
 # Mask2Former's losses (mmdet / mmseg Mask2Former configs); the class weights
 # are filled in by the head from its class count.

@@ -4,7 +4,7 @@ from typing import Optional
 from mmseg.models.decode_heads import Mask2FormerHead as MMSegMask2FormerHead
 
 from glid_mm.registry import MODELS
-from .glid_mask_head import (MASK2FORMER_LOSSES, MASK2FORMER_TRAIN_CFG,
+from glid_mm.models.heads.glid_mask_head import (MASK2FORMER_LOSSES, MASK2FORMER_TRAIN_CFG,
                              GLIDMaskHead)
 
 

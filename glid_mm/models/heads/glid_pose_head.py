@@ -9,7 +9,7 @@ from mmpose.registry import MODELS as MMPOSE_MODELS
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from .glid_mask_predictor import GLIDDecoded, check_query_feat, top_layer
+from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, check_query_feat, top_layer
 
 
 @MODELS.register_module(scopes=('mmpose', ))

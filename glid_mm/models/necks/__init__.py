@@ -1,4 +1,4 @@
 """glid_mm necks (registered on import)."""
-from .bifpn import BiFPN
+from glid_mm.models.necks.bifpn import BiFPN
 
 __all__ = ['BiFPN']

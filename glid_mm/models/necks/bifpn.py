@@ -18,7 +18,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from ..layers.glid_bifpn_node import separable_node
+from glid_mm.models.layers.glid_bifpn_node import separable_node
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:

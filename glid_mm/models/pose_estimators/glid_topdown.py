@@ -5,7 +5,7 @@ from mmpose.models.pose_estimators import TopdownPoseEstimator
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from ..heads.glid_mask_predictor import GLIDDecoded, build_query_decoder
+from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, build_query_decoder
 
 
 @MODELS.register_module(scopes=('mmpose', ))

@@ -2,7 +2,7 @@
 from mmseg.models.segmentors import DepthEstimator
 
 from glid_mm.registry import MODELS
-from .glid_encoder_decoder import GLIDEncoderDecoder
+from glid_mm.models.segmentors.glid_encoder_decoder import GLIDEncoderDecoder
 
 
 @MODELS.register_module(scopes=('mmseg', ))

@@ -16,7 +16,8 @@ TASK_OF_RANK = ('a', 'b')
 
 
 def make_model():
-    from glid_mm.models.gppf import CrossTaskSyncBN, task_of
+    from glid_mm.models.layers.gppf_cross_task_sync_bn import CrossTaskSyncBN
+    from glid_mm.models.algorithms.gppf_multi_task_model import task_of
 
     class ToyTasks(BaseModel):
         """Shared conv + CrossTaskSyncBN; heads a (cls), b (dense), c."""
@@ -99,7 +100,7 @@ def lego_worker(rank, port, out_dir):
     dist.init_process_group(
         'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
         world_size=2)
-    from glid_mm.models.gppf import LegoResNet
+    from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
     result = {}
     for mode in ('hard', 'fixed'):
         torch.manual_seed(0)
@@ -128,7 +129,7 @@ def lego_cp_worker(rank, port, out_dir):
     dist.init_process_group(
         'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
         world_size=2)
-    from glid_mm.models.gppf import LegoResNet
+    from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
     result = {}
     for mode in ('soft', 'hard', 'fixed'):
         for with_cp in (False, True):
@@ -166,7 +167,7 @@ def buffer_worker(rank, port, out_dir):
         world_size=2)
     import glid_mm  # noqa: F401
     from glid_mm.engine import SIMTDistributedWrapper
-    from glid_mm.models.gppf import task_of
+    from glid_mm.models.algorithms.gppf_multi_task_model import task_of
 
     class BNHeads(BaseModel):
 

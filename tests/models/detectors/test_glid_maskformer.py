@@ -185,7 +185,7 @@ def test_panoptic_trains_and_reports_pq_through_train_tool(
     import subprocess
     import sys
 
-    from glid_mm.utils.stack_demo import read_scalars
+    from glid_tools.stack_demo import read_scalars
     root = osp.join(data_root, 'coco_panoptic') + '/'
     options = [
         'train_cfg.max_iters=4', 'train_cfg.val_interval=4',

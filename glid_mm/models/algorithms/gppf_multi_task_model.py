@@ -1,0 +1,219 @@
+"""GPPF multi-task model: toolbox task models sharing one lego backbone."""
+import copy
+from contextlib import nullcontext
+from typing import Dict, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmengine.config import ConfigDict
+from mmengine.model import BaseDataPreprocessor, BaseModel
+from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import DefaultScope
+
+from glid_mm.registry import MODELS, build_model
+from glid_mm.models.backbones.gppf_backbone_slot import SharedBackboneSlot
+from glid_mm.models.layers.gppf_cross_task_sync_bn import CrossTaskSyncBN
+
+
+def task_of(data_samples: Optional[Sequence]) -> str:
+    """The task named by ``data_samples[i].metainfo['task']`` (one per batch).
+
+    Raises ``ValueError`` when it is missing or differs within the batch.
+    """
+    if not data_samples:
+        raise ValueError('GPPF needs data samples carrying metainfo["task"] '
+                         '(SIMTTrainLoop stamps them); got none')
+    tasks = {s.metainfo.get('task') for s in data_samples}
+    if None in tasks:
+        raise ValueError('a data sample has no metainfo["task"]; batches for '
+                         'GPPFMultiTaskModel must name their task')
+    if len(tasks) != 1:
+        raise ValueError(f'one batch mixes tasks {sorted(tasks)}; SIMT runs '
+                         f'one task per process and iteration')
+    return tasks.pop()
+
+
+class _TaskDataPreprocessor(BaseDataPreprocessor):
+    """Runs the data preprocessor of the task the batch belongs to.
+
+    Holds a resolver function, not the task preprocessors, so they stay
+    submodules of their own task models only.
+    """
+
+    def __init__(self, resolve) -> None:
+        super().__init__()
+        self._resolve = resolve
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        return self._resolve(task_of(data.get('data_samples')))(data,
+                                                                 training)
+
+
+def _is_sync_bn(module: nn.Module) -> bool:
+    return isinstance(module, (nn.SyncBatchNorm, CrossTaskSyncBN)) or \
+        type(module).__name__ == 'SyncBatchNorm'
+
+
+@MODELS.register_module(scopes=('mmdet', 'mmseg', 'mmpretrain'))
+class GPPFMultiTaskModel(BaseModel):
+    """Task models of different toolboxes sharing one backbone (GPPF).
+
+    GPPF Sec. 3.2: task ``t = (D_t, alg_t)`` with ``alg_t = (pre_t, net_t,
+    loss_t)``; the backbone is the shared part of all ``net_t``. Each entry
+    of ``tasks`` is a complete stock model config (mmdet ``MaskRCNN``, mmseg
+    ``EncoderDecoder``, mmpretrain ``ImageClassifier`` ...) without a
+    backbone, carrying its toolbox in mmengine's ``_scope_`` key; it keeps
+    its own data preprocessor, neck, heads and losses, unchanged.
+
+    Sharing is by module identity: the backbone is a registered submodule
+    of this model only, and each task model's ``backbone`` attribute is a
+    plain reference to the same object. The state dict therefore stores it
+    once (``backbone.*``), the optimizer and the SIMT gradient averaging see
+    each parameter once, and ``.to()`` / ``.train()`` reach it through this
+    model.
+
+    The batch's task comes from ``data_samples[i].metainfo['task']``
+    (:class:`SIMTTrainLoop` stamps it). The data preprocessor, the task
+    model and the backbone's task context
+    (``with backbone.using_task(task)``, see :class:`LegoResNet`) follow it,
+    so mmengine's stock ``train_step`` / ``val_step`` / ``test_step`` work.
+    Loss keys are prefixed with the task (``det.loss_cls``), as mmseg
+    prefixes ``decode.loss_ce``, and multiplied by ``loss_weights[task]``
+    (the paper's ``w_t``, 1.0 for all tasks).
+
+    Task-specific parts must not use SyncBN: only the processes that sampled
+    a task run its head, so a head's SyncBN would wait for the others
+    forever. Only the shared backbone synchronises (:class:`CrossTaskSyncBN`).
+
+    Args:
+        backbone (dict): Config of the shared backbone (e.g.
+            :class:`LegoResNet` with ``task_names`` covering ``tasks``).
+        tasks (dict[str, dict]): Task name -> model config (no
+            ``backbone``; ``_scope_`` names its toolbox, default the current
+            scope).
+        loss_weights (dict[str, float], optional): Task -> ``w_t > 0``.
+            Defaults to 1.0 for every task (Sec. 3.2).
+        data_preprocessor: Must be None (each task has its own).
+        init_cfg (dict, optional): Defaults to None.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 tasks: Dict[str, dict],
+                 loss_weights: Optional[Dict[str, float]] = None,
+                 data_preprocessor=None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is not None:
+            raise ValueError('GPPFMultiTaskModel takes no data_preprocessor: '
+                             'each task model in `tasks` brings its own')
+        super().__init__(
+            data_preprocessor=_TaskDataPreprocessor(self._preprocessor_for),
+            init_cfg=init_cfg)
+        if not isinstance(tasks, dict) or not tasks:
+            raise ValueError(f'tasks must be a non-empty dict of task name '
+                             f'-> model config, got {tasks!r}')
+        self.backbone = build_model(backbone)
+        known = getattr(self.backbone, 'task_names', None)
+        if known is not None:
+            missing = sorted(set(tasks) - set(known))
+            if missing:
+                raise KeyError(f'tasks {missing} have no controller in the '
+                               f'backbone (task_names={list(known)})')
+        current = DefaultScope.get_current_instance()
+        self.task_scopes: Dict[str, Optional[str]] = {}
+        self.tasks = nn.ModuleDict()
+        for name, cfg in tasks.items():
+            self.tasks[name] = self._build_task(name, cfg, current)
+
+        loss_weights = dict(loss_weights or {})
+        unknown = sorted(set(loss_weights) - set(tasks))
+        if unknown:
+            raise KeyError(f'loss_weights names unknown tasks {unknown}; '
+                           f'tasks: {list(tasks)}')
+        for name, weight in loss_weights.items():
+            if not float(weight) > 0:
+                raise ValueError(f'loss_weights[{name!r}] must be > 0, got '
+                                 f'{weight!r}')
+        self.loss_weights = {
+            name: float(loss_weights.get(name, 1.0))
+            for name in tasks
+        }
+
+    def _build_task(self, name: str, cfg: dict, current) -> nn.Module:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f'task names must be identifiers, got {name!r}')
+        if not isinstance(cfg, dict) or 'type' not in cfg:
+            raise TypeError(f'tasks[{name!r}] must be a model config dict '
+                            f'with a type, got {cfg!r}')
+        # ConfigDict as under a runner (mmseg reads test_cfg.mode etc.)
+        cfg = ConfigDict(copy.deepcopy(cfg))
+        if cfg.get('backbone') is not None:
+            raise ValueError(
+                f'tasks[{name!r}] defines its own backbone; GPPF tasks share '
+                f'GPPFMultiTaskModel.backbone (drop it from the task config)')
+        if cfg.get('pretrained') is not None:
+            raise ValueError(
+                f'tasks[{name!r}].pretrained would load into the shared '
+                f'backbone; set pretrained=None and init the backbone (or '
+                f'load_from) instead')
+        scope = cfg.get('_scope_') or (
+            current.scope_name if current is not None else None)
+        if scope is None:
+            raise ValueError(f'tasks[{name!r}] needs _scope_ (mmdet, mmseg, '
+                             f'mmpretrain ...) outside a default scope')
+        cfg['_scope_'] = scope
+        cfg['backbone'] = dict(type='SharedBackboneSlot')
+        model = ROOT_MODELS.build(cfg)
+        slot = getattr(model, 'backbone', None)
+        if not isinstance(slot, SharedBackboneSlot):
+            raise TypeError(f'tasks[{name!r}] ({type(model).__name__}) has '
+                            f'no backbone attribute to share')
+        # a plain reference, not a submodule (see the class docstring)
+        del model._modules['backbone']
+        object.__setattr__(model, 'backbone', self.backbone)
+        sync = [n for n, m in model.named_modules() if _is_sync_bn(m)]
+        if sync:
+            raise ValueError(
+                f'tasks[{name!r}] uses SyncBN in {sync[:3]}: only processes '
+                f'running this task would join its all-reduce, so SIMT '
+                f'would hang. Use norm_cfg=dict(type="BN") in task heads; '
+                f'only the shared backbone synchronises (CrossTaskSyncBN)')
+        self.task_scopes[name] = scope
+        return model
+
+    def _preprocessor_for(self, task: str) -> BaseDataPreprocessor:
+        self._check_task(task)
+        return self.tasks[task].data_preprocessor
+
+    def _check_task(self, task: str) -> None:
+        if task not in self.tasks:
+            raise KeyError(f'unknown task {task!r}; GPPFMultiTaskModel has '
+                           f'tasks {list(self.tasks)}')
+
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[list] = None,
+                mode: str = 'tensor',
+                task: Optional[str] = None):
+        """Run the batch's task model (``inputs: [B, C, H, W]``).
+
+        ``task`` defaults to the data samples' ``metainfo['task']``; give it
+        for ``mode='tensor'`` without data samples.
+        """
+        if task is None:
+            task = task_of(data_samples)
+        self._check_task(task)
+        context = self.backbone.using_task(task) if hasattr(
+            self.backbone, 'using_task') else nullcontext()
+        with context:
+            out = self.tasks[task](inputs, data_samples, mode)
+        if mode != 'loss':
+            return out
+        weight = self.loss_weights[task]
+        losses = {}
+        for key, value in out.items():
+            if 'loss' in key and weight != 1.0:
+                value = [v * weight for v in value] if isinstance(
+                    value, (list, tuple)) else value * weight
+            losses[f'{task}.{key}'] = value
+        return losses

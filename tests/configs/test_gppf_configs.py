@@ -1,0 +1,98 @@
+"""Every GPPF config builds (init_cfg=None: no weights are loaded)."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import MODELS, DefaultScope
+
+import glid_mm  # noqa: F401
+from glid_mm.models.algorithms.gppf_multi_task_model import GPPFMultiTaskModel
+from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MULTI = sorted(glob.glob(osp.join(ROOT, 'configs/gppf/*.py')))
+TASKS = sorted(glob.glob(osp.join(ROOT, 'configs/gppf/tasks/*.py')))
+SINGLE = sorted(glob.glob(osp.join(ROOT, 'configs/gppf/single/*.py')))
+
+
+def build(cfg):
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model_cfg = cfg.model
+        if cfg.get('data_preprocessor') and 'data_preprocessor' not in \
+                model_cfg:
+            model_cfg.data_preprocessor = cfg.data_preprocessor
+        return MODELS.build(model_cfg)
+
+
+def test_configs_found():
+    assert len(MULTI) == 6 and len(TASKS) == 6 and len(SINGLE) == 3
+
+
+# GPPF Table 1 rows: (SIMT, SyncBN, units N) of each multi-task config
+TABLE1 = {
+    'gppf-batchtask-nosyncbn_lego-r50-n1': ('per_iteration', 'BN', 1),
+    'gppf-nosyncbn_lego-r50-n1': ('per_process', 'BN', 1),
+    'gppf_lego-r50-n1': ('per_process', 'CrossTaskSyncBN', 1),
+    'gppf_lego-r50-n2': ('per_process', 'CrossTaskSyncBN', 2),
+    'gppf_lego-r50-n3': ('per_process', 'CrossTaskSyncBN', 3),
+}
+
+
+@pytest.mark.parametrize('name', sorted(TABLE1))
+def test_table1_rows(name):
+    path = osp.join(ROOT, 'configs/gppf',
+                    f'{name}_56xsimt-500k_coco-ade20k-in21k.py')
+    cfg = Config.fromfile(path)
+    sampling = cfg.train_cfg.get('task_sampling', 'per_process')
+    row = (sampling, cfg.model.backbone.norm_cfg.type,
+           cfg.model.backbone.num_units)
+    assert row == TABLE1[name]
+    assert build(cfg).backbone.num_units == TABLE1[name][2]
+
+
+@pytest.mark.parametrize('path', SINGLE, ids=osp.basename)
+def test_single_baselines_are_plain_resnet50(path):
+    """Table 1 "Single": the task recipe with a plain ResNet-50."""
+    cfg = Config.fromfile(path)
+    model = build(cfg)
+    assert type(model.backbone).__name__ == 'ResNet'
+    assert model.backbone.depth == 50
+    assert not any(isinstance(m, LegoResNet) for m in model.modules())
+
+
+@pytest.mark.parametrize('path', MULTI, ids=osp.basename)
+def test_multi_task_config_builds(path):
+    cfg = Config.fromfile(path)
+    assert set(cfg.train_dataloader) == set(cfg.model.tasks) == set(
+        cfg.train_cfg.task_weights) == {'det', 'seg', 'cls'}
+    assert cfg.train_cfg.type == 'SIMTTrainLoop'
+    assert cfg.model_wrapper_cfg.type == 'SIMTDistributedWrapper'
+    assert dict(cfg.train_cfg.task_weights) == dict(
+        det=2.5, seg=1.0, cls=4.0)  # App. D.1
+    hook = cfg.custom_hooks[0]
+    assert hook.type == 'GumbelTemperatureHook' and hook.start == 5.0
+    model = build(cfg)
+    assert isinstance(model, GPPFMultiTaskModel)
+    assert model.task_scopes == dict(
+        det='mmdet', seg='mmseg', cls='mmpretrain')
+    if 'in21k' in path:  # paper scale (App. D.1)
+        assert [cfg.train_dataloader[t].batch_size
+                for t in ('det', 'seg', 'cls')] == [8, 8, 96]
+        assert cfg.train_cfg.max_iters == 500000
+        assert hook.decay_iters == 450000
+        assert cfg.optim_wrapper.optimizer.lr == 0.16
+        assert type(model.tasks.det.roi_head.bbox_head).__name__ == \
+            'Shared4Conv1FCBBoxHead'
+        # ImageNet-21K-P fall11 (Ridnik et al.): 11,221 classes
+        assert model.tasks.cls.head.num_classes == 11221
+        assert cfg.train_dataloader.cls.dataset.data_prefix == \
+            'imagenet21k_train'
+
+
+@pytest.mark.parametrize('path', TASKS, ids=osp.basename)
+def test_task_config_builds_alone(path):
+    cfg = Config.fromfile(path)
+    model = build(cfg)
+    assert isinstance(model.backbone, LegoResNet)
+    assert len(model.backbone.task_names) == 1
