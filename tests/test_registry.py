@@ -73,3 +73,87 @@ def test_unknown_scope_is_an_error():
     with pytest.raises(ValueError, match="unknown toolbox scope.*'mmfoo'"):
         MODELS.registries(['mmdet', 'mmfoo'])
 
+
+
+HIDE_AND_IMPORT = r'''
+import importlib.abc, importlib.util, sys
+hidden = sys.argv[1]
+
+
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == hidden or name.startswith(hidden + '.'):
+            raise ModuleNotFoundError(f'No module named {name!r}', name=name)
+        return None
+
+
+sys.meta_path.insert(0, Hide())
+real_find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a, **k: None if (
+    name == hidden or name.startswith(hidden + '.')) else real_find_spec(
+        name, *a, **k)
+from importlib import metadata
+real_version = metadata.version
+
+
+def version(dist):
+    if dist in (hidden, 'mmsegmentation' if hidden == 'mmseg' else None):
+        raise metadata.PackageNotFoundError(dist)
+    return real_version(dist)
+
+
+metadata.version = version
+import glid_mm
+from glid_mm.registry import MODELS, installed_toolboxes
+assert hidden not in installed_toolboxes(), installed_toolboxes()
+assert hidden not in sys.modules, 'the hidden toolbox was imported'
+names = {s: sorted(k for k in r._module_dict)
+         for s, r in MODELS.registries().items()}
+print(sorted(names))
+print(sorted(installed_toolboxes()))
+print('BiFPN' in names['mmdet' if hidden != 'mmdet' else 'mmseg'])
+'''
+
+
+@pytest.mark.parametrize('hidden', TOOLBOXES)
+def test_import_with_one_toolbox_missing(hidden, tmp_path):
+    """``import glid_mm`` works with any three of the four toolboxes; the
+    parts of the missing one are skipped, the rest registered."""
+    import subprocess
+    import sys
+    script = tmp_path / 'hide.py'
+    script.write_text(HIDE_AND_IMPORT)
+    out = subprocess.run([sys.executable, str(script), hidden],
+                         capture_output=True,
+                         text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    scopes, installed, bifpn = out.stdout.strip().splitlines()[-3:]
+    expected = [s for s in TOOLBOXES if s != hidden]
+    if hidden == 'mmdet':  # mmpose 1.3 imports mmdet (registry._NEEDS)
+        expected.remove('mmpose')
+    assert eval(scopes) == eval(installed) == sorted(expected)
+    assert bifpn == 'True'
+
+
+def test_build_nested_rule():
+    """Explicit scope, then home, then the current scope (registry.py)."""
+    from mmdet.models.losses import CrossEntropyLoss as DetCE
+    from mmseg.models.losses import CrossEntropyLoss as SegCE
+
+    from glid_mm.registry import build_nested
+    ce = dict(type='CrossEntropyLoss')
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        assert isinstance(build_nested(ce), SegCE)  # current scope
+        assert isinstance(build_nested(ce, home='mmdet'), DetCE)  # home
+        assert isinstance(
+            build_nested(dict(type='mmdet.CrossEntropyLoss'), home='mmseg'),
+            DetCE)  # explicit scope wins
+        # a name the home toolbox lacks resolves in the current scope
+        assert type(build_nested(dict(type='SigLoss'), home='mmdet')
+                    ).__name__ == 'SigLoss'
+    with pytest.raises(KeyError, match='NoSuchLoss.*mmdet, mmseg'):
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            build_nested(dict(type='NoSuchLoss'), home='mmdet')
+    with pytest.raises(TypeError, match='needs a "type"'):
+        build_nested(dict(loss_weight=1.0))

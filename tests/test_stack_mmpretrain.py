@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from glid_mm.utils.launch import main_test
+from glid_tools import load_script
 from glid_tools.stack_demo import read_scalars
 
 CONFIG = 'configs/stack/resnet18_1xb4-2it_hymenoptera-112px.py'
@@ -62,5 +62,5 @@ def test_test_tool_reproduces_validation(project_root, trained, tmp_path,
     val = [r for r in read_scalars(trained) if KEY in r][-1]
     monkeypatch.chdir(project_root)
     ckpt = osp.join(trained, 'iter_2.pth')
-    test = main_test([CONFIG, ckpt, '--work-dir', str(tmp_path)])
+    test = load_script('test').main([CONFIG, ckpt, '--work-dir', str(tmp_path)])
     assert test[KEY] == pytest.approx(val[KEY], abs=1e-6)

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from glid_mm.utils.launch import main_test
+from glid_tools import load_script
 from glid_tools.stack_demo import read_scalars
 
 CONFIG = 'configs/stack/fcn_r18-d8_1xb2-2it_camvid-128x160.py'
@@ -61,7 +61,7 @@ def test_test_tool_reproduces_validation(project_root, trained, tmp_path,
     val = [r for r in read_scalars(trained) if 'mIoU' in r][-1]
     monkeypatch.chdir(project_root)
     ckpt = osp.join(trained, 'iter_2.pth')
-    test = main_test([CONFIG, ckpt, '--work-dir', str(tmp_path)])
+    test = load_script('test').main([CONFIG, ckpt, '--work-dir', str(tmp_path)])
     for key in METRICS:
         # same weights, same 4 frames, BN in eval mode: same numbers
         assert test[key] == pytest.approx(val[key], abs=0.011), key

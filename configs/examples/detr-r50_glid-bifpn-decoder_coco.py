@@ -5,6 +5,11 @@
 # matching: 300 + 1,500 training queries, 300 at evaluation).
 _base_ = ['mmdet::detr/detr_r50_8xb2-150e_coco.py']
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+# the glid_mm runtime (configs/_base_/runtimes/) on a stock config
+custom_hooks = [
+    dict(type='FiniteLossHook'),
+    dict(type='AtomicCheckpointHook'),
+]
 
 model = dict(
     _delete_=True,

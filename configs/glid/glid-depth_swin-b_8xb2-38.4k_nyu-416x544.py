@@ -20,7 +20,7 @@
 # Load the GLID pre-training checkpoint (backbone.*, neck.*, decoder.*):
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=CKPT
 _base_ = [
-    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/datasets/nyu.py',
+    '../_base_/runtimes/mmseg.py', 'mmseg::_base_/datasets/nyu.py',
     '../_base_/models/glid-depth_swin-b.py'
 ]
 

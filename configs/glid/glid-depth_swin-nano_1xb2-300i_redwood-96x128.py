@@ -9,7 +9,7 @@
 # checkpoint with
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=CKPT
 _base_ = [
-    'mmseg::_base_/default_runtime.py', '../_base_/datasets/redwood_depth.py',
+    '../_base_/runtimes/mmseg.py', '../_base_/datasets/redwood_depth.py',
     '../_base_/models/glid-depth_swin-b.py',
     '../_base_/models/glid_swin-nano_parts.py'
 ]

@@ -11,7 +11,7 @@
 #   (CKPT: a GLID Swin pre-training checkpoint)
 _base_ = [
     'mmdet::_base_/datasets/coco_detection.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/runtimes/mmdet.py',
     '../_base_/models/glid-detr_swin-b.py'
 ]
 

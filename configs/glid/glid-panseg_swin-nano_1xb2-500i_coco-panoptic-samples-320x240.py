@@ -6,7 +6,7 @@
 # ADE20K recipe (glid-panseg_swin-b_8xb2-160k_ade20k-640x640.py). Loading
 # panoptic labels and the PQ metric need the `panopticapi` package.
 _base_ = [
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/runtimes/mmdet.py',
     '../_base_/datasets/coco_panoptic_samples.py',
     '../_base_/models/glid-maskformer_swin-nano.py',
     '../_base_/schedules/glid-nano_adamw-poly-2k.py'

@@ -21,6 +21,12 @@
 _base_ = ('mmpose::body_2d_keypoint/topdown_heatmap/coco/'
           'td-hm_ViTPose-base_8xb64-210e_coco-256x192.py')
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+# the glid_mm runtime (configs/_base_/runtimes/) on a stock config
+custom_hooks = [
+    dict(type='SyncBuffersHook'),  # mmpose's default
+    dict(type='FiniteLossHook'),
+    dict(type='AtomicCheckpointHook'),
+]
 
 codec = dict(
     type='UDPHeatmap', input_size=(192, 256), heatmap_size=(48, 64), sigma=2)

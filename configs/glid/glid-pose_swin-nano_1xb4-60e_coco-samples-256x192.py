@@ -9,10 +9,9 @@
 # results. Fine-tune from the nano pre-training checkpoint with
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=CKPT
 _base_ = [
-    'mmpose::_base_/default_runtime.py',
+    '../_base_/runtimes/mmpose.py',
     '../_base_/datasets/coco_keypoints_samples.py'
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 codec = dict(
     type='MSRAHeatmap', input_size=(192, 256), heatmap_size=(48, 64), sigma=2)

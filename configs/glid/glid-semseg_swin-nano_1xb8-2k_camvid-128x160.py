@@ -11,7 +11,7 @@
 #   (CKPT: the nano pre-training run's iter_300.pth)
 # (backbone, neck and decoder load; decode_head.predictor starts new).
 _base_ = [
-    'mmseg::_base_/default_runtime.py', '../_base_/datasets/camvid.py',
+    '../_base_/runtimes/mmseg.py', '../_base_/datasets/camvid.py',
     '../_base_/models/glid-semseg_swin-b.py',
     '../_base_/models/glid_swin-nano_parts.py',
     '../_base_/schedules/glid-nano_adamw-poly-2k.py'

@@ -7,7 +7,7 @@
 _base_ = [
     '../_base_/models/glid_swin-b.py',
     'mmpretrain::_base_/datasets/imagenet_bs256_simmim_192.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/runtimes/mmpretrain.py',
 ]
 
 mask_ratio = 0.75

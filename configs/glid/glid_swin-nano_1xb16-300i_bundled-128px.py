@@ -8,8 +8,7 @@
 # results. The mask-token (SimMIM-style) ablation of the encoder:
 # glid_swin-nano-masktoken_1xb16-300i_bundled-128px.py.
 #   python tools/train.py configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py
-_base_ = ['mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+_base_ = ['../_base_/runtimes/mmpretrain.py']
 
 data_root = '{{$GLID_MM_DATA:../shared/data}}/'
 img_size = 128

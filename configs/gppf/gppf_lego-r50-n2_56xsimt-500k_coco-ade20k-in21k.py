@@ -11,8 +11,7 @@
 #       bash tools/dist_train.sh <this config> 8
 # Extract a task's path afterwards (fixed-path fine-tuning, Sec. 3.3):
 #   python tools/gppf_extract_backbone.py <ckpt> <out.pth> --task det
-_base_ = 'mmdet::_base_/default_runtime.py'
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+_base_ = '../_base_/runtimes/mmdet.py'
 
 from mmengine import Config  # noqa: E402  (task composition below)
 
@@ -108,6 +107,8 @@ param_scheduler = [
         end=500000)
 ]
 custom_hooks = [
+    dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
+    dict(type='AtomicCheckpointHook'),
     # App. D.1: tau 5.0 -> 0.01 linearly by 45w iterations, then held
     dict(
         type='GumbelTemperatureHook', start=5.0, end=0.01,

@@ -10,8 +10,7 @@
 #   bash tools/dist_train.sh <this config> 2      (gloo on CPU)
 #   python tools/train.py <this config>           (one process)
 # Smoke numbers, not results.
-_base_ = 'mmdet::_base_/default_runtime.py'
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+_base_ = '../_base_/runtimes/mmdet.py'
 
 from mmengine import Config  # noqa: E402  (task composition below)
 
@@ -88,6 +87,8 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=2, end=20)
 ]
 custom_hooks = [
+    dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
+    dict(type='AtomicCheckpointHook'),
     # App. D.1: tau 5.0 -> 0.01 linearly over 90 % of training (45w of 50w)
     dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=18),
     # Sec. 3.2 / App. B: every task's selection probabilities p_l^t after

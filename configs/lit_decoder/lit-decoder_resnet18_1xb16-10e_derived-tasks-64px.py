@@ -16,8 +16,7 @@
 # Paper defaults kept: lr 1e-3, decoupled wd 1e-4, dropout 0.1, label
 # smoothing 0.1, inception crop with 50% minimum area, flips for the
 # classification task only (Sec. 4.2, App. C); image size and epochs are cut.
-_base_ = ['mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+_base_ = ['../_base_/runtimes/mmpretrain.py']
 default_scope = 'mmpretrain'
 
 data_root = '{{$GLID_MM_DATA:../shared/data}}/'
@@ -154,7 +153,11 @@ train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 
-custom_hooks = [dict(type='LiTTokenizerHook')]
+custom_hooks = [
+    dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
+    dict(type='AtomicCheckpointHook'),
+    dict(type='LiTTokenizerHook')
+]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=1))

@@ -17,8 +17,7 @@
 # ViT-B/16; pass any ViT-B/16 checkpoint with
 #   --cfg-options model.backbone.init_cfg.type=Pretrained \
 #                 model.backbone.init_cfg.checkpoint=<vit-b16 checkpoint>
-_base_ = ['mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+_base_ = ['../_base_/runtimes/mmpretrain.py']
 default_scope = 'mmpretrain'
 
 data_root = 'data/'
@@ -205,7 +204,11 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=50, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
-custom_hooks = [dict(type='LiTTokenizerHook')]
+custom_hooks = [
+    dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
+    dict(type='AtomicCheckpointHook'),
+    dict(type='LiTTokenizerHook')
+]
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2))
 # lr 1e-3 was tuned for the paper's (unstated) batch; scale linearly from

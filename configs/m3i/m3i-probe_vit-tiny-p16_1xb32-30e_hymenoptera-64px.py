@@ -10,9 +10,8 @@
 # as its category target (Sec. 3.4), so this probe measures M3I's
 # supervised + self-supervised mixture, not self-supervision alone.
 _base_ = [
-    'mmpretrain::_base_/default_runtime.py', '../_base_/datasets/hymenoptera.py'
+    '../_base_/runtimes/mmpretrain.py', '../_base_/datasets/hymenoptera.py'
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 default_scope = 'mmpretrain'
 
 img_size = 64

@@ -18,9 +18,8 @@
 # weights 1 for every group (eq. 4 is an unweighted sum).
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/runtimes/mmpretrain.py',
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 model = dict(
     type='M3I',

@@ -5,8 +5,7 @@
 # images: only the image targets apply to them). All four ingredients of
 # M3I are on: patch-wise mixing, intra-view and inter-view dense targets from
 # a momentum encoder, and the category target. Smoke numbers, not results.
-_base_ = ['mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+_base_ = ['../_base_/runtimes/mmpretrain.py']
 
 data_root = '{{$GLID_MM_DATA:../shared/data}}/'
 img_size = 64

@@ -10,10 +10,9 @@
 # CamVid dataset base instead of Cityscapes'.
 _base_ = [
     'mmseg::_base_/models/fcn_r50-d8.py', '../_base_/datasets/camvid.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/runtimes/mmseg.py',
     'mmseg::_base_/schedules/schedule_80k.py'
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 crop_size = (128, 160)  # (h, w)
 norm_cfg = dict(type='BN', requires_grad=True)  # SyncBN needs a process group

@@ -14,9 +14,8 @@ _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     '../_base_/datasets/coco128_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/runtimes/mmdet.py'
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

@@ -11,9 +11,8 @@ _base_ = [
     'mmpretrain::_base_/models/resnet18.py',
     '../_base_/datasets/hymenoptera.py',
     'mmpretrain::_base_/schedules/imagenet_bs256.py',
-    'mmpretrain::_base_/default_runtime.py'
+    '../_base_/runtimes/mmpretrain.py'
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 model = dict(head=dict(num_classes=2, topk=(1, )))
 

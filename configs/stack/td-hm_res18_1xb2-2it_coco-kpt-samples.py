@@ -10,10 +10,9 @@
 # the matching 512-channel head input); schedule and runtime are the stock
 # ones, the dataset base is the bundled samples.
 _base_ = [
-    'mmpose::_base_/default_runtime.py',
+    '../_base_/runtimes/mmpose.py',
     '../_base_/datasets/coco_keypoints_samples.py'
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 model = dict(
     type='TopdownPoseEstimator',

@@ -11,10 +11,9 @@ from collections import Counter
 from typing import List, Optional, Tuple
 
 import numpy as np
-from mmpretrain.registry import DATASETS as PRETRAIN_DATASETS
 from torch.utils.data import Dataset
 
-from glid_mm.registry import DATASETS
+from glid_mm.registry import DATASETS, build_nested
 
 TARGETS = ('class_name', 'caption', 'vqa', 'text')
 
@@ -64,8 +63,8 @@ class LiTMultiTaskDataset(Dataset):
                 raise ValueError(f'tasks[{name!r}] has unknown keys '
                                  f'{sorted(extra)}')
             ds = cfg['dataset']
-            self.datasets[name] = PRETRAIN_DATASETS.build(ds) if isinstance(
-                ds, dict) else ds
+            self.datasets[name] = build_nested(
+                ds, 'DATASETS', home='mmpretrain')
             self.categories[name] = cfg['category']
             self.targets[name] = cfg['target']
         self.max_remembered_labels = max_remembered_labels

@@ -1,6 +1,6 @@
 """Pre-flight checks of what a run reads, with errors that name the culprit.
 
-``tools/train.py`` and ``tools/test.py`` (:mod:`glid_mm.utils.launch`) run
+``tools/train.py`` and ``tools/test.py`` (:mod:`glid_mm.utils.preflight`) run
 them when they start, so that bad input fails in seconds with the file and
 the offending entries instead of deep inside a dataloader worker, or not at
 all (mmdet silently drops annotations it cannot use):
@@ -16,7 +16,7 @@ all (mmdet silently drops annotations it cannot use):
 
 Per-sample checks that need pixels (label ids, depth maps) are transforms:
 :mod:`glid_mm.datasets.transforms.checks`; the ``load_from`` checkpoint is
-checked against the built model in :mod:`glid_mm.utils.launch`.
+checked against the built model in :mod:`glid_mm.utils.load_check`.
 """
 import json
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -68,12 +68,8 @@ def _dataset_class(type_, scope: Optional[str]):
         return type_
     if not isinstance(type_, str):
         return None
-    from mmdet.registry import DATASETS as MMDET
-    from mmpose.registry import DATASETS as MMPOSE
-    from mmpretrain.registry import DATASETS as MMPRETRAIN
-    from mmseg.registry import DATASETS as MMSEG
-    registries = dict(
-        mmdet=MMDET, mmpose=MMPOSE, mmseg=MMSEG, mmpretrain=MMPRETRAIN)
+    from glid_mm.registry import _toolbox_registries
+    registries = _toolbox_registries('DATASETS')
     order = [scope] if scope in registries else []
     order += [s for s in registries if s not in order]
     for name in order:
@@ -92,13 +88,16 @@ def _coco_style(cls) -> Tuple[bool, bool, Optional[int]]:
     """
     if cls is None:
         return False, False, None
-    from mmdet.datasets import CocoDataset, CocoPanopticDataset
-    from mmpose.datasets.datasets.base import BaseCocoStyleDataset
-    if issubclass(cls, CocoDataset):
-        return True, issubclass(cls, CocoPanopticDataset), None
-    if issubclass(cls, BaseCocoStyleDataset) and \
-            cls._load_annotations is BaseCocoStyleDataset._load_annotations:
-        return True, False, -1  # -1: read from the metainfo
+    from glid_mm.registry import available
+    if available('mmdet'):
+        from mmdet.datasets import CocoDataset, CocoPanopticDataset
+        if issubclass(cls, CocoDataset):
+            return True, issubclass(cls, CocoPanopticDataset), None
+    if available('mmpose'):
+        from mmpose.datasets.datasets.base import BaseCocoStyleDataset
+        if issubclass(cls, BaseCocoStyleDataset) and cls._load_annotations \
+                is BaseCocoStyleDataset._load_annotations:
+            return True, False, -1  # -1: read from the metainfo
     return False, False, None
 
 

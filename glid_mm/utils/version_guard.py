@@ -22,6 +22,10 @@ REQUIRED: Dict[str, Tuple[str, str, str]] = {
     'mmpretrain': ('mmpretrain', '1.2.0', '1.3.0'),
 }
 
+#: toolboxes glid_mm plugs into: any subset may be installed (at least
+#: one); those installed must be in range
+TOOLBOX_DISTS = ('mmdet', 'mmsegmentation', 'mmpose', 'mmpretrain')
+
 SETUP_HINT = 'run `bash tools/setup_env.sh` in the glid_mm checkout'
 SKIP_ENV = 'GLID_MM_SKIP_VERSION_CHECK'
 
@@ -32,20 +36,32 @@ class EnvironmentMismatchError(ImportError):
 
 def find_version_problems(required: Dict[str, Tuple[str, str, str]] = None
                           ) -> List[str]:
-    """Return one human-readable line per package outside its range."""
+    """Return one human-readable line per package outside its range.
+
+    mmengine and mmcv are required; of the toolboxes
+    (:data:`TOOLBOX_DISTS`) any subset may be installed, at least one.
+    """
     required = REQUIRED if required is None else required
-    problems = []
+    problems, missing_toolboxes = [], []
     for dist, (_, low, high) in required.items():
         spec = f'{dist}>={low},<{high}'
         try:
             found = metadata.version(dist)
         except metadata.PackageNotFoundError:
+            if dist in TOOLBOX_DISTS:
+                missing_toolboxes.append(spec)
+                continue
             problems.append(f'{dist} is not installed; need {spec} '
                             f'(fix: pip install "{spec}" or {SETUP_HINT})')
             continue
         if not Version(low) <= Version(found) < Version(high):
             problems.append(f'{dist} {found} is installed; need {spec} '
                             f'(fix: pip install "{spec}" or {SETUP_HINT})')
+    toolboxes = [d for d in required if d in TOOLBOX_DISTS]
+    if toolboxes and len(missing_toolboxes) == len(toolboxes):
+        problems.append('none of the toolboxes is installed; need at least '
+                        'one of ' + ', '.join(missing_toolboxes) +
+                        f' (fix: {SETUP_HINT})')
     return problems
 
 

@@ -51,6 +51,24 @@ def test_config_parses_and_model_builds(path):
     check_param_groups(path, cfg, model)
 
 
+RUNTIME_HOOKS = ('FiniteLossHook', 'AtomicCheckpointHook')
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_has_the_glid_mm_runtime(path):
+    """Every config imports glid_mm itself and keeps the runtime of
+    configs/_base_/runtimes/ (first-NaN stop, atomic checkpoints), so a
+    toolbox's own tools/train.py runs it as ours does."""
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    imports = (cfg.get('custom_imports') or {}).get('imports', [])
+    assert 'glid_mm' in imports, f'{path}: custom_imports lacks glid_mm'
+    hooks = [h.get('type') for h in cfg.get('custom_hooks') or []]
+    missing = [h for h in RUNTIME_HOOKS if h not in hooks]
+    assert not missing, (f'{path}: custom_hooks {hooks} lacks {missing} '
+                         '(inherit configs/_base_/runtimes/ and list them '
+                         'again where the config sets custom_hooks)')
+
+
 def _intended(cfg_paramwise: dict, name: str, module, param, base_lr,
               base_wd):
     """(lr, weight decay) a parameter should get from the recipe: a part's

@@ -4,8 +4,11 @@ import sys
 
 import pytest
 
-from glid_mm.utils.launch import (build_train_cfg, parse_test_args,
-                                  parse_train_args, main_test)
+from glid_tools import load_script
+
+TRAIN, TEST = load_script('train'), load_script('test')
+build_train_cfg, parse_train_args = TRAIN.build_cfg, TRAIN.parse_args
+parse_test_args, main_test = TEST.parse_args, TEST.main
 
 CFG_TEXT = """
 _base_ = 'mmpretrain::resnet/resnet18_8xb32_in1k.py'

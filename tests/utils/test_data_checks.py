@@ -1,6 +1,6 @@
 """Pre-flight checks of tools/train.py and tools/test.py: annotation files
 (glid_mm/utils/data_checks.py), multi-task names, and the ``load_from``
-checkpoint against the built model (glid_mm/utils/launch.py).
+checkpoint against the built model (glid_mm/utils/load_check.py).
 
 Real bundled annotation files are copied into ``tmp_path`` and broken
 there; real configs point at the copies. About 40 s on one CPU core.
@@ -24,9 +24,10 @@ import glid_mm  # noqa: F401
 from glid_mm.utils.data_checks import (AnnotationError, annotation_files,
                                        check_annotations, check_tasks)
 from glid_mm.models.converters.glid_pretrain_to_finetune import convert_pretrain_to_finetune
-from glid_mm.utils.launch import (CheckpointMismatchError, _check_built_runner,
-                                  check_load_from, load_from_report,
-                                  main_train)
+from glid_tools import load_script
+from glid_mm.utils.preflight import check_built_runner as _check_built_runner
+from glid_mm.utils.load_check import (CheckpointMismatchError,
+                                      check_load_from, load_from_report)
 
 DET_CFG = 'configs/stack/mask-rcnn_r18_fpn_1xb2-2it_coco128.py'
 PAN_CFG = 'configs/_base_/datasets/coco_panoptic_samples.py'
@@ -568,7 +569,7 @@ def test_train_refuses_mismatched_load_from_before_training(
     root = osp.join(data_root, 'camvid')
     work_dir = tmp_path / 'work'
     with pytest.raises(CheckpointMismatchError, match='does not fit'):
-        main_train([
+        load_script('train').main([
             osp.join(project_root, FCN_CFG), '--work-dir',
             str(work_dir), '--cfg-options', f'load_from={ckpt}',
             f'train_dataloader.dataset.data_root={root}',

@@ -41,16 +41,29 @@ def test_wrong_version_names_package_and_fix(monkeypatch):
     assert 'mmseg' not in msg  # only the package at fault is named
 
 
-def test_missing_package(monkeypatch):
+def _hide(monkeypatch, *dists):
     real = metadata.version
 
     def fake(dist):
-        if dist == 'mmpose':
+        if dist in dists:
             raise metadata.PackageNotFoundError(dist)
         return real(dist)
 
     monkeypatch.setattr(version_guard.metadata, 'version', fake)
-    with pytest.raises(EnvironmentMismatchError, match='mmpose is not inst'):
+
+
+def test_missing_package(monkeypatch):
+    _hide(monkeypatch, 'mmcv')
+    with pytest.raises(EnvironmentMismatchError, match='mmcv is not inst'):
+        check_environment()
+
+
+def test_toolboxes_are_optional_but_one_is_needed(monkeypatch):
+    _hide(monkeypatch, 'mmpose', 'mmsegmentation')
+    assert find_version_problems() == []
+    _hide(monkeypatch, 'mmpose', 'mmsegmentation', 'mmdet', 'mmpretrain')
+    with pytest.raises(EnvironmentMismatchError,
+                       match='none of the toolboxes is installed'):
         check_environment()
 
 

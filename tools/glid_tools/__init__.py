@@ -7,3 +7,22 @@ selection plots and GLID's attention maps. The scripts put ``tools/`` on
 same in ``tests/conftest.py``. Only ``glid_mm`` is imported from here, never
 the other way round.
 """
+import importlib.util
+import os.path as osp
+import sys
+
+TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def load_script(name: str):
+    """``tools/<name>.py`` as a module (its ``main(argv)``, ``parse_args``
+    ...), for tests and for scripts that drive another script."""
+    module_name = 'glid_mm_tools.' + name.replace('/', '.')
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(
+        module_name, osp.join(TOOLS, name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -6,7 +6,6 @@
 # decoder drop path: the pre-training value 0). Configs set the data
 # preprocessor's crop size.
 _base_ = './glid_swin-b_finetune.py'
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 model = dict(
     type='GLIDDepthEstimator',

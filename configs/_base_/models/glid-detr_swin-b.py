@@ -8,7 +8,6 @@
 # Drop path 0.1 in the encoder (supp. Table 6, which gives no decoder drop
 # path: 0 here, unlike the 0.2 of the segmentation recipes).
 _base_ = './glid_swin-b_finetune.py'
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 model = dict(
     type='GLIDDETR',

@@ -7,7 +7,6 @@
 # Drop path 0.1 (encoder) and 0.2 (decoder), supp. Table 7. Set the class
 # counts on panoptic_head only (the detector copies them to the fusion head).
 _base_ = './glid_swin-b_finetune.py'
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 model = dict(
     type='GLIDMaskFormer',

@@ -2,7 +2,6 @@
 # Swin-B (visible tokens only) -> BiFPN over its four stages (1/4..1/32) -> 6-block query decoder of
 # width 512 with [CLS] + one mask query per masked 32 px patch -> linear head
 # to the patch's 32 * 32 * 3 pixels, MSE on masked patches (eq. 2).
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 model = dict(
     type='GLID',

@@ -8,6 +8,11 @@
 # RandAugment (App. D.1, Sec. 4.1).
 _base_ = 'mmpretrain::resnet/resnet50_8xb128_coslr-90e_in21k.py'
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+# the glid_mm runtime (configs/_base_/runtimes/) on a stock config
+custom_hooks = [
+    dict(type='FiniteLossHook'),
+    dict(type='AtomicCheckpointHook'),
+]
 
 # GPPF Sec. 3.4 uses "the cleaned version of ImageNet21K [26, 69], which
 # removes infrequent classes and resize the original image to 224": the

@@ -8,9 +8,8 @@ _base_ = [
     'mmpretrain::_base_/models/resnet50.py',
     '../../_base_/datasets/hymenoptera.py',
     'mmpretrain::_base_/schedules/imagenet_bs256.py',
-    'mmpretrain::_base_/default_runtime.py'
+    '../../_base_/runtimes/mmpretrain.py'
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 width = 16  # LegoResNet base_channels (ResNet-50: 64)
 model = dict(
@@ -40,6 +39,8 @@ train_cfg = dict(
 val_cfg = dict()
 test_cfg = dict()
 custom_hooks = [
+    dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
+    dict(type='AtomicCheckpointHook'),
     dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=10)
 ]
 default_hooks = dict(

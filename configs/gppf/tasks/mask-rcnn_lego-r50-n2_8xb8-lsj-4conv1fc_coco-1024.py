@@ -11,6 +11,11 @@
 # only the processes running this task run its heads.
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_8xb8-amp-lsj-200e_coco.py'
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+# the glid_mm runtime (configs/_base_/runtimes/) on a stock config
+custom_hooks = [
+    dict(type='FiniteLossHook'),
+    dict(type='AtomicCheckpointHook'),
+]
 
 head_norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(

@@ -11,9 +11,8 @@ _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py'
+    '../../_base_/runtimes/mmdet.py'
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 data_root = '{{$GLID_MM_DATA:../shared/data}}/coco128/'
 width = 16  # LegoResNet base_channels (ResNet-50: 64)
@@ -84,6 +83,8 @@ train_cfg = dict(
     _delete_=True, type='IterBasedTrainLoop', max_iters=20, val_interval=20)
 # dynamic fine-tuning schedule (App. D.2): decay over half the iterations
 custom_hooks = [
+    dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
+    dict(type='AtomicCheckpointHook'),
     dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=10)
 ]
 default_hooks = dict(

@@ -9,6 +9,11 @@
 # trained jointly; fine-tune from a GPPF checkpoint with load_from).
 _base_ = 'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
+# the glid_mm runtime (configs/_base_/runtimes/) on a stock config
+custom_hooks = [
+    dict(type='FiniteLossHook'),
+    dict(type='AtomicCheckpointHook'),
+]
 
 head_norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(

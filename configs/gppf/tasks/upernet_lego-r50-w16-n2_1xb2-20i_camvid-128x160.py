@@ -7,10 +7,9 @@
 # Smoke numbers, not results.
 _base_ = [
     'mmseg::_base_/models/upernet_r50.py', '../../_base_/datasets/camvid.py',
-    'mmseg::_base_/default_runtime.py',
+    '../../_base_/runtimes/mmseg.py',
     'mmseg::_base_/schedules/schedule_20k.py'
 ]
-custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 
 crop_size = (128, 160)  # (h, w)
 width = 16  # LegoResNet base_channels (ResNet-50: 64)
@@ -74,6 +73,8 @@ param_scheduler = [
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=20, val_interval=20)
 custom_hooks = [
+    dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
+    dict(type='AtomicCheckpointHook'),
     dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=10)
 ]
 default_hooks = dict(

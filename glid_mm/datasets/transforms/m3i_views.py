@@ -5,9 +5,8 @@ import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose
 from mmpretrain.datasets.transforms import RandomResizedCrop
-from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
 
-from glid_mm.registry import TRANSFORMS
+from glid_mm.registry import TRANSFORMS, build_nested
 
 
 @TRANSFORMS.register_module(scopes=('mmpretrain', ))
@@ -59,7 +58,7 @@ class M3ITwoViews(BaseTransform):
         if not isinstance(crop, dict):
             raise TypeError(f'M3ITwoViews: crop must be a config dict, got '
                             f'crop={crop!r}')
-        self.crop = MMPRETRAIN_TRANSFORMS.build(crop)
+        self.crop = build_nested(crop, 'TRANSFORMS', home='mmpretrain')
         if not isinstance(self.crop, RandomResizedCrop):
             raise TypeError('M3ITwoViews: crop must build an mmpretrain '
                             'RandomResizedCrop (its box is needed), got '
@@ -69,7 +68,7 @@ class M3ITwoViews(BaseTransform):
                              f'got flip_prob={flip_prob!r}')
         self.flip_prob = float(flip_prob)
         self.pipelines = [
-            Compose([MMPRETRAIN_TRANSFORMS.build(t) for t in (p or [])])
+            Compose([build_nested(t, 'TRANSFORMS', home='mmpretrain') for t in (p or [])])
             for p in (input_pipeline, target_pipeline)
         ]
 

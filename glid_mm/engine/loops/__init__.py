@@ -1,6 +1,8 @@
-from glid_mm.engine.loops.multi_task_val_loop import MultiTaskTestLoop, MultiTaskValLoop
-from glid_mm.engine.loops.gppf_simt_train_loop import MultiTaskDataLoaders, SIMTTrainLoop
+from glid_mm.engine.loops.gppf_simt_train_loop import (MultiTaskDataLoaders,
+                                                       SIMTTrainLoop)
 from glid_mm.engine.loops.gppf_task_sampler import TaskSampler
+from glid_mm.engine.loops.multi_task_val_loop import (MultiTaskTestLoop,
+                                                      MultiTaskValLoop)
 
 __all__ = [
     'MultiTaskDataLoaders', 'MultiTaskTestLoop', 'MultiTaskValLoop',

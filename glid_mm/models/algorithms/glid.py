@@ -5,11 +5,10 @@ import torch
 import torch.nn as nn
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from glid_mm.registry import MODELS
+from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.heads.glid_pretrain_head import patchify, unpatchify
 
 
@@ -78,7 +77,7 @@ class GLID(BaseSelfSupervisor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         if not isinstance(decoder, nn.Module):
-            decoder = MMPRETRAIN_MODELS.build(decoder)
+            decoder = build_nested(decoder, home='mmpretrain')
         self.decoder = decoder
         if not getattr(self.decoder.queries, 'with_mask_token', False):
             raise ValueError('GLID pre-training needs decoder.with_mask_token'

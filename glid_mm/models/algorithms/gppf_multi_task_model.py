@@ -7,10 +7,9 @@ import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
 from mmengine.model import BaseDataPreprocessor, BaseModel
-from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import DefaultScope
 
-from glid_mm.registry import MODELS, build_model
+from glid_mm.registry import MODELS, build_model, build_nested
 from glid_mm.models.backbones.gppf_backbone_slot import SharedBackboneSlot
 from glid_mm.models.layers.gppf_cross_task_sync_bn import CrossTaskSyncBN
 
@@ -163,7 +162,7 @@ class GPPFMultiTaskModel(BaseModel):
                              f'mmpretrain ...) outside a default scope')
         cfg['_scope_'] = scope
         cfg['backbone'] = dict(type='SharedBackboneSlot')
-        model = ROOT_MODELS.build(cfg)
+        model = build_nested(cfg)
         slot = getattr(model, 'backbone', None)
         if not isinstance(slot, SharedBackboneSlot):
             raise TypeError(f'tasks[{name!r}] ({type(model).__name__}) has '

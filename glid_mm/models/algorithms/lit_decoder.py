@@ -14,11 +14,9 @@ import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModel
-from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-from mmpretrain.registry import TOKENIZER
 from mmpretrain.structures import DataSample
 
-from glid_mm.registry import MODELS
+from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.decoders.lit_decoding import (beam_search, best_of_n_decode, check_sampling_args,
                        sample_decode, score_classes)
 
@@ -103,7 +101,7 @@ class LiTDecoder(BaseModel):
         if data_preprocessor is None:
             data_preprocessor = dict(type='MultiModalDataPreprocessor')
         if isinstance(data_preprocessor, dict):
-            data_preprocessor = PRETRAIN_MODELS.build(data_preprocessor)
+            data_preprocessor = build_nested(data_preprocessor, home='mmpretrain')
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         backbone_init = (backbone.get('init_cfg') or {})
@@ -124,8 +122,8 @@ class LiTDecoder(BaseModel):
         self.max_length = max_length
         self.label_smoothing = label_smoothing
         self.backbone_out_index = backbone_out_index
-        self.tokenizer = TOKENIZER.build(tokenizer)
-        self.backbone = PRETRAIN_MODELS.build(backbone)
+        self.tokenizer = build_nested(tokenizer, 'TOKENIZER', home='mmpretrain')
+        self.backbone = build_nested(backbone, home='mmpretrain')
         decoder = dict(decoder)
         for key, val in dict(
                 vocab_size=self.tokenizer.vocab_size,
@@ -133,7 +131,7 @@ class LiTDecoder(BaseModel):
             if decoder.setdefault(key, val) != val:
                 raise ValueError(f'decoder.{key}={decoder[key]} conflicts '
                                  f'with {val} set by the LiTDecoder')
-        self.decoder = PRETRAIN_MODELS.build(decoder)
+        self.decoder = build_nested(decoder, home='mmpretrain')
         self.decode_cfg = self._check_decode_cfg(decode_cfg or {})
         if encoder_mode == 'frozen':
             self.backbone.requires_grad_(False)

@@ -7,11 +7,10 @@ import torch.nn.functional as F
 from mmengine.logging import MessageHub
 from mmpretrain.models.selfsup import BaseSelfSupervisor, MAEViT
 from mmpretrain.models.utils import CosineEMA
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from glid_mm.registry import MODELS
+from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.layers.m3i_geometry import (boxes_from_samples, gather_tokens, grid_coords,
                        relative_patch_coords)
 from glid_mm.models.losses.m3i_losses import contrastive_loss, dense_feature_loss
@@ -170,8 +169,7 @@ class M3I(BaseSelfSupervisor):
         self.grid = tuple(self.backbone.patch_resolution)
         self.mixer = None
         if mixer is not None:
-            self.mixer = MMPRETRAIN_MODELS.build(mixer) \
-                if isinstance(mixer, dict) else mixer
+            self.mixer = build_nested(mixer, home='mmpretrain')
             enc_patch = self.backbone.patch_embed.init_input_size[0] // \
                 self.grid[0]
             if self.mixer.patch_size % enc_patch:
@@ -188,8 +186,8 @@ class M3I(BaseSelfSupervisor):
         self.text_key = text_key
         self.text_encoder = self.text_head = None
         if weights.get('text', 0.) > 0:
-            self.text_encoder = MMPRETRAIN_MODELS.build(text_encoder)
-            self.text_head = MMPRETRAIN_MODELS.build(text_head)
+            self.text_encoder = build_nested(text_encoder, home='mmpretrain')
+            self.text_head = build_nested(text_head, home='mmpretrain')
             if self.text_head.in_channels != channels:
                 raise ValueError(f'M3I: text_head.in_channels='
                                  f'{self.text_head.in_channels} must equal '

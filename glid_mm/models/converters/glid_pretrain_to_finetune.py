@@ -69,7 +69,7 @@ def load_report(model: nn.Module, state: Dict) -> Dict[str, Dict[str, list]]:
     ``load_from``) does, grouped by model part; the model is not touched.
 
     The modules' load-state-dict hooks run first, as in the real load
-    (:func:`glid_mm.utils.launch.load_from_report`), so a tensor a hook
+    (:func:`glid_mm.utils.load_check.load_from_report`), so a tensor a hook
     adapts counts as loaded: mmpretrain's Swin resizes relative-position
     tables (window 6 -> 7 between pre-training and fine-tuning); such keys
     are also listed under ``resized``. Keys a hook drops because the model
@@ -81,7 +81,7 @@ def load_report(model: nn.Module, state: Dict) -> Dict[str, Dict[str, list]]:
         |'shape_mismatch': {part: [keys]}}``; shape mismatches (after the
         hooks) are not loaded and also count as missing.
     """
-    from glid_mm.utils.launch import load_from_report
+    from glid_mm.utils.load_check import load_from_report
     report = load_from_report(model, state)
     own = model.state_dict()
     resized = [

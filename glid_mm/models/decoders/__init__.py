@@ -1,14 +1,20 @@
 """Decoders: GLID's query decoder, M3I's target decoder, the LiT text
-decoder and its decoding strategies (registered on import)."""
-from glid_mm.models.decoders.glid_decoder import GLIDDecoder
+decoder and its decoding strategies (registered on import; those whose
+toolbox is missing are skipped)."""
 from glid_mm.models.decoders.lit_decoding import (beam_search,
                                                   best_of_n_decode,
                                                   sample_decode,
                                                   score_classes)
 from glid_mm.models.decoders.lit_text_decoder import LiTTextDecoder
-from glid_mm.models.decoders.m3i_decoder import M3IDecoder
+from glid_mm.registry import available
 
 __all__ = [
-    'GLIDDecoder', 'LiTTextDecoder', 'M3IDecoder', 'beam_search',
-    'best_of_n_decode', 'sample_decode', 'score_classes'
+    'LiTTextDecoder', 'beam_search', 'best_of_n_decode', 'sample_decode',
+    'score_classes'
 ]
+if available('mmdet'):
+    from glid_mm.models.decoders.glid_decoder import GLIDDecoder  # noqa
+    __all__ += ['GLIDDecoder']
+if available('mmpretrain'):
+    from glid_mm.models.decoders.m3i_decoder import M3IDecoder  # noqa: F401
+    __all__ += ['M3IDecoder']

@@ -8,14 +8,13 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from mmengine.dist import get_dist_info
-from mmdet.registry import MODELS as MMDET_MODELS
 from mmdet.structures.mask import BitmapMasks
 from mmengine.config import ConfigDict
 from mmengine.model import ModuleDict
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
-from glid_mm.registry import MODELS
+from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded
 from glid_mm.models.detectors.glid_maskformer import GLIDMaskFormer
 
@@ -159,7 +158,7 @@ class GLIDMultiTaskMaskFormer(GLIDMaskFormer):
                 num_stuff_classes=n_stuff,
                 train_cfg=copy.deepcopy(train_cfg),
                 test_cfg=copy.deepcopy(test_cfg))
-            heads[task] = MMDET_MODELS.build(head_cfg)
+            heads[task] = build_nested(head_cfg, home='mmdet')
             fusion_test = ConfigDict(copy.deepcopy(test_cfg or {}))
             fusion_test.update(
                 panoptic_on=task == 'panoptic',
@@ -170,7 +169,7 @@ class GLIDMultiTaskMaskFormer(GLIDMaskFormer):
                 num_things_classes=n_things,
                 num_stuff_classes=n_stuff,
                 test_cfg=fusion_test)
-            fusions[task] = MMDET_MODELS.build(fusion_cfg)
+            fusions[task] = build_nested(fusion_cfg, home='mmdet')
         self.task_heads = ModuleDict(heads)
         self.fusion_heads = ModuleDict(fusions)
         # training batches seen; in the state dict so that a resumed run

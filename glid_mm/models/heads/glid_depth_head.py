@@ -4,10 +4,9 @@ from typing import Dict, List, Optional
 import torch
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
-from mmseg.registry import MODELS as MMSEG_MODELS
 from torch import Tensor
 
-from glid_mm.registry import MODELS
+from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, check_query_feat, top_layer
 
 
@@ -138,7 +137,7 @@ class GLIDDepthHead(BaseDecodeHead):
             self.bin_length = top_layer(in_channels, 1, mlp_layers)
             self.bin_embed = top_layer(in_channels, feat_channels,
                                        mlp_layers)
-        self.loss_decode = MMSEG_MODELS.build(loss_decode)
+        self.loss_decode = build_nested(loss_decode, home='mmseg')
 
     def bin_centers(self, lengths: Tensor) -> Tensor:
         """Eq. 5: bin centres from normalised lengths.

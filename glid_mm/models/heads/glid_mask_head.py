@@ -4,11 +4,9 @@ from typing import List, Optional, Tuple
 
 from mmdet.models.dense_heads import Mask2FormerHead
 from mmdet.models.dense_heads.anchor_free_head import AnchorFreeHead
-from mmdet.registry import MODELS as MMDET_MODELS
-from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
 from torch import Tensor
 
-from glid_mm.registry import MODELS
+from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, GLIDMaskPredictor
 
 # Mask2Former's losses (mmdet / mmseg Mask2Former configs); the class weights
@@ -186,10 +184,12 @@ class GLIDMaskHead(Mask2FormerHead):
                     raise KeyError(f'train_cfg needs "{key}" (as '
                                    'Mask2FormerHead), got keys '
                                    f'{sorted(train_cfg)}')
-            self.assigner = MMDET_TASK_UTILS.build(
-                _mmdet_cfg(train_cfg['assigner'], 'train_cfg.assigner'))
-            self.sampler = MMDET_TASK_UTILS.build(
+            self.assigner = build_nested(
+                _mmdet_cfg(train_cfg['assigner'], 'train_cfg.assigner'),
+                'TASK_UTILS')
+            self.sampler = build_nested(
                 _mmdet_cfg(train_cfg['sampler'], 'train_cfg.sampler'),
+                'TASK_UTILS',
                 default_args=dict(context=self))
             self.num_points = train_cfg.get('num_points', 12544)
             self.oversample_ratio = train_cfg.get('oversample_ratio', 3.0)
@@ -206,9 +206,9 @@ class GLIDMaskHead(Mask2FormerHead):
                 f'{self.num_classes + 1} entries (last = no object), got '
                 f'{len(loss_cls["class_weight"])}')
         self.class_weight = loss_cls['class_weight']
-        self.loss_cls = MMDET_MODELS.build(loss_cls)
-        self.loss_mask = MMDET_MODELS.build(_mmdet_cfg(loss_mask, 'loss_mask'))
-        self.loss_dice = MMDET_MODELS.build(_mmdet_cfg(loss_dice, 'loss_dice'))
+        self.loss_cls = build_nested(loss_cls)
+        self.loss_mask = build_nested(_mmdet_cfg(loss_mask, 'loss_mask'))
+        self.loss_dice = build_nested(_mmdet_cfg(loss_dice, 'loss_dice'))
 
     def init_weights(self) -> None:
         # skip Mask2FormerHead.init_weights (pixel / transformer decoders)

@@ -4,11 +4,9 @@ from typing import Optional
 import torch
 from mmpose.models.heads import HeatmapHead
 from mmpose.models.heads.base_head import BaseHead
-from mmpose.registry import KEYPOINT_CODECS
-from mmpose.registry import MODELS as MMPOSE_MODELS
 from torch import Tensor
 
-from glid_mm.registry import MODELS
+from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, check_query_feat, top_layer
 
 
@@ -102,9 +100,9 @@ class GLIDPoseHead(HeatmapHead):
         self.out_channels = num_keypoints
         self.feat_channels = feat_channels
         self.feat_level = feat_level
-        self.loss_module = MMPOSE_MODELS.build(loss)
+        self.loss_module = build_nested(loss, home='mmpose')
         self.decoder = (
-            KEYPOINT_CODECS.build(decoder) if decoder is not None else None)
+            build_nested(decoder, 'KEYPOINT_CODECS', home='mmpose') if decoder is not None else None)
         # eq. 8: f^k_k = fc(query state k)
         self.fc = top_layer(in_channels, feat_channels, mlp_layers)
 

@@ -4,10 +4,9 @@ from typing import Optional
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor
 
-from glid_mm.registry import MODELS
+from glid_mm.registry import MODELS, build_nested
 
 
 def patchify(imgs: Tensor, patch_size: int) -> Tensor:
@@ -80,7 +79,7 @@ class GLIDPretrainHead(BaseModule):
         self.norm_pix = norm_pix
         self.predictor = nn.Linear(in_channels,
                                    patch_size**2 * img_channels)
-        self.loss_module = MMPRETRAIN_MODELS.build(loss)
+        self.loss_module = build_nested(loss, home='mmpretrain')
 
     def init_weights(self) -> None:
         super().init_weights()

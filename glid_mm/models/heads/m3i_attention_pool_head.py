@@ -4,10 +4,9 @@ from typing import Optional
 import torch
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor, nn
 
-from glid_mm.registry import MODELS
+from glid_mm.registry import MODELS, build_nested
 
 
 @MODELS.register_module(scopes=('mmpretrain', ))
@@ -64,7 +63,7 @@ class M3IAttentionPoolHead(BaseModule):
             in_channels, num_heads, batch_first=True)
         self.norm_out = build_norm_layer(norm_cfg, in_channels)[1]
         self.fc = nn.Linear(in_channels, num_classes)
-        self.loss_module = MMPRETRAIN_MODELS.build(loss)
+        self.loss_module = build_nested(loss, home='mmpretrain')
 
     def init_weights(self) -> None:
         super().init_weights()
