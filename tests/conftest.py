@@ -17,6 +17,10 @@ DATA_ROOT = os.environ.get('GLID_MM_DATA', osp.join(ROOT, '..', 'shared',
 def pytest_configure(config):
     config.addinivalue_line('markers',
                             'gpu: needs a CUDA device (skipped without one)')
+    config.addinivalue_line(
+        'markers', 'slow: takes more than a few seconds on 2 CPU cores '
+        '(training runs, several processes, scripts, paper-size models); '
+        'the fast lane skips them: bash tools/run_tests.sh -m "not slow"')
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,7 +13,6 @@
 _base_ = [
     '../_base_/runtimes/mmseg.py', '../_base_/datasets/camvid.py',
     '../_base_/models/glid-semseg_swin-b.py',
-    '../_base_/models/glid_swin-nano_parts.py',
     '../_base_/schedules/glid-nano_adamw-poly-2k.py'
 ]
 
@@ -21,9 +20,22 @@ crop_size = (128, 160)  # (h, w)
 num_classes = 11
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone={{_base_.glid_nano.backbone}},
-    neck={{_base_.glid_nano.neck}},
-    decoder={{_base_.glid_nano.decoder}},
+    # GLIDSwinTransformer's arch='nano' for mmpretrain's Swin (which has no
+    # such preset; the dict replaces the Swin-B base's 'base' string)
+    backbone=dict(
+        arch=dict(
+            _delete_=True,
+            embed_dims=32,
+            depths=[1, 1, 1, 1],
+            num_heads=[1, 2, 4, 8]),
+        window_size=2),
+    neck=dict(in_channels=[32, 64, 128, 256], out_channels=32, num_repeats=1),
+    decoder=dict(
+        in_channels=32,
+        embed_dims=64,
+        num_layers=3,
+        num_heads=4,
+        feedforward_channels=128),
     decode_head=dict(
         num_classes=num_classes,
         in_channels=64,

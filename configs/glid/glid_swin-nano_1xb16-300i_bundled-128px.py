@@ -23,7 +23,7 @@ model = dict(
         to_rgb=True),
     backbone=dict(
         type='GLIDSwinTransformer',
-        arch=dict(embed_dims=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8]),
+        arch='nano',  # width 32, one block per stage
         img_size=img_size,
         out_indices=(0, 1, 2, 3),
         # only the visible tokens (GLID Sec. 3.1, "following MAE")
@@ -70,16 +70,6 @@ train_pipeline = [
     dict(type='PackInputs')
 ]
 
-
-def _images(root, prefix):
-    return dict(
-        type='CustomDataset',
-        data_root=data_root + root,
-        data_prefix=prefix,
-        with_label=False,
-        pipeline=train_pipeline)
-
-
 train_dataloader = dict(
     batch_size=16,
     num_workers=2,
@@ -89,10 +79,26 @@ train_dataloader = dict(
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type='ConcatDataset',
+        # unlabelled images of the three bundled sets
         datasets=[
-            _images('coco128', 'images'),
-            _images('camvid', 'images/train'),
-            _images('hymenoptera', 'train'),
+            dict(
+                type='CustomDataset',
+                data_root=data_root + 'coco128',
+                data_prefix='images',
+                with_label=False,
+                pipeline=train_pipeline),
+            dict(
+                type='CustomDataset',
+                data_root=data_root + 'camvid',
+                data_prefix='images/train',
+                with_label=False,
+                pipeline=train_pipeline),
+            dict(
+                type='CustomDataset',
+                data_root=data_root + 'hymenoptera',
+                data_prefix='train',
+                with_label=False,
+                pipeline=train_pipeline),
         ]))
 
 # The paper's AdamW (betas (0.9, 0.95), wd 0.05) at base lr 1.5e-4 would give

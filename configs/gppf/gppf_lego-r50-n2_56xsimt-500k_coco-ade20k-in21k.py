@@ -13,15 +13,15 @@
 #   python tools/gppf_extract_backbone.py <ckpt> <out.pth> --task det
 _base_ = '../_base_/runtimes/mmdet.py'
 
-from mmengine import Config  # noqa: E402  (task composition below)
-
 # Each task is a standard single-task config in ./tasks (the single-task
-# baseline). This file takes its model (without backbone: every task shares
-# `model.backbone`; `_scope_` names its toolbox), its train_dataloader and,
-# where it has them, its val_dataloader / val_evaluator. mmengine refuses
-# keys defined by two bases, so the task configs are read here instead of
-# listed in `_base_`.
-_task_configs = dict(
+# baseline), named by path: every task takes that config's model (without
+# backbone: every task shares `model.backbone`; `_scope_` names its
+# toolbox), its train_dataloader and, where it has them, its val_dataloader
+# / val_evaluator (test_*: its test_*). GPPFMultiTaskModel and the SIMT /
+# multi-task loops load the file when they are built
+# (glid_mm/utils/gppf_task_configs.py); mmengine refuses keys defined by two
+# bases, so the task configs cannot be listed in `_base_`.
+task_configs = dict(
     det='{{ fileDirname }}/tasks/'
     'mask-rcnn_lego-r50-n2_8xb8-lsj-4conv1fc_coco-1024.py',
     seg='{{ fileDirname }}/tasks/'
@@ -36,24 +36,14 @@ model = dict(
         num_units=2,  # Table 1: N = 2 (N = 3 brings no further gain)
         norm_cfg=dict(type='CrossTaskSyncBN'),
         with_cp=True),  # App. D.1: "Model Checkpoint is used"
-    tasks=dict())
-train_dataloader = dict()
-val_dataloader = dict()
-val_evaluator = dict()
-for _name, _path in _task_configs.items():
-    _task = Config.fromfile(_path)
-    _model = _task.model.to_dict()
-    _model.pop('backbone')
-    _model['_scope_'] = _task.default_scope
-    if _task.get('data_preprocessor'):  # mmpretrain keeps it top-level
-        _model.setdefault('data_preprocessor',
-                          _task.data_preprocessor.to_dict())
-    model['tasks'][_name] = _model
-    train_dataloader[_name] = _task.train_dataloader.to_dict()
-    if _task.get('val_dataloader'):
-        val_dataloader[_name] = _task.val_dataloader.to_dict()
-        val_evaluator[_name] = _task.val_evaluator.to_dict()
-del Config, _task_configs, _name, _path, _task, _model
+    tasks=dict(
+        det=dict(from_config=task_configs['det']),
+        seg=dict(from_config=task_configs['seg']),
+        cls=dict(from_config=task_configs['cls'])))
+train_dataloader = dict(
+    det=dict(from_config=task_configs['det']),
+    seg=dict(from_config=task_configs['seg']),
+    cls=dict(from_config=task_configs['cls']))
 
 train_cfg = dict(
     type='SIMTTrainLoop',
@@ -67,22 +57,28 @@ train_cfg = dict(
 # ImageNet-21K-P ([69], fall11: imagenet21k_val/<wnid>/*.JPEG, 561,052
 # images; mmpretrain's stock in21k config has none). ImageNet-1K val cannot
 # score the 11,221-way head; IN-1K is a fine-tuning task (Sec. 4.3).
-val_dataloader['cls'] = dict(
-    batch_size=128,
-    num_workers=5,
-    dataset=dict(
-        type='ImageNet21k',
-        data_root=train_dataloader['cls']['dataset']['data_root'],
-        split='',
-        data_prefix='imagenet21k_val',
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='ResizeEdge', scale=256, edge='short'),
-            dict(type='CenterCrop', crop_size=224),
-            dict(type='PackInputs')
-        ]),
-    sampler=dict(type='DefaultSampler', shuffle=False))
-val_evaluator['cls'] = dict(type='Accuracy', topk=(1, 5))
+val_dataloader = dict(
+    det=dict(from_config=task_configs['det']),
+    seg=dict(from_config=task_configs['seg']),
+    cls=dict(
+        batch_size=128,
+        num_workers=5,
+        dataset=dict(
+            type='ImageNet21k',
+            data_root='data/imagenet21k_resized/',  # as the cls task's
+            split='',
+            data_prefix='imagenet21k_val',
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='ResizeEdge', scale=256, edge='short'),
+                dict(type='CenterCrop', crop_size=224),
+                dict(type='PackInputs')
+            ]),
+        sampler=dict(type='DefaultSampler', shuffle=False)))
+val_evaluator = dict(
+    det=dict(from_config=task_configs['det']),
+    seg=dict(from_config=task_configs['seg']),
+    cls=dict(type='Accuracy', topk=(1, 5)))
 val_cfg = dict(type='MultiTaskValLoop')
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
@@ -107,8 +103,6 @@ param_scheduler = [
         end=500000)
 ]
 custom_hooks = [
-    dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
-    dict(type='AtomicCheckpointHook'),
     # App. D.1: tau 5.0 -> 0.01 linearly by 45w iterations, then held
     dict(
         type='GumbelTemperatureHook', start=5.0, end=0.01,
@@ -116,7 +110,9 @@ custom_hooks = [
     # Sec. 3.2 / App. B: selection probabilities p_l^t (Fig. 11 plots them
     # every 1w iterations) -> vis_data/scalars.json; plot them with
     # tools/analysis/gppf_plot_selection.py
-    dict(type='GPPFSelectionLoggerHook', interval=1000)
+    dict(type='GPPFSelectionLoggerHook', interval=1000),
+    dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
+    dict(type='AtomicCheckpointHook'),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),

@@ -12,15 +12,16 @@
 # Smoke numbers, not results.
 _base_ = '../_base_/runtimes/mmdet.py'
 
-from mmengine import Config  # noqa: E402  (task composition below)
-
 # Each task is a standard single-task config in ./tasks (trainable alone:
-# the single-task baseline). This file takes its model (without backbone:
-# every task shares `model.backbone`; `_scope_` names its toolbox), its
-# train_dataloader, val_dataloader and val_evaluator. mmengine refuses keys
-# defined by two bases, so the task configs are read here instead of listed
+# the single-task baseline), named by path: every task takes that config's
+# model (without backbone: every task shares `model.backbone`; `_scope_`
+# names its toolbox), its train_dataloader, val_dataloader and
+# val_evaluator (test_*: its test_*), with the changes written next to the
+# path. GPPFMultiTaskModel and the SIMT / multi-task loops load the file
+# when they are built (glid_mm/utils/gppf_task_configs.py); mmengine
+# refuses keys defined by two bases, so the task configs cannot be listed
 # in `_base_`.
-_task_configs = dict(
+task_configs = dict(
     det='{{ fileDirname }}/tasks/'
     'mask-rcnn_lego-r50-w16-n2_1xb2-20i_coco128-256px.py',
     seg='{{ fileDirname }}/tasks/'
@@ -38,40 +39,40 @@ model = dict(
         stem_channels=width,
         base_channels=width,
         norm_cfg=dict(type='CrossTaskSyncBN')),
-    tasks=dict())
-train_dataloader = dict()
-val_dataloader = dict()
-val_evaluator = dict()
-for _name, _path in _task_configs.items():
-    _task = Config.fromfile(_path)
-    _model = _task.model.to_dict()
-    _model.pop('backbone')
-    _model['_scope_'] = _task.default_scope
-    if _task.get('data_preprocessor'):  # mmpretrain keeps it top-level
-        _model.setdefault('data_preprocessor',
-                          _task.data_preprocessor.to_dict())
-    model['tasks'][_name] = _model
-    train_dataloader[_name] = _task.train_dataloader.to_dict()
-    val_dataloader[_name] = _task.val_dataloader.to_dict()
-    val_evaluator[_name] = _task.val_evaluator.to_dict()
-del Config, _task_configs, _name, _path, _task, _model
+    tasks=dict(
+        # After 20 smoke iterations Mask R-CNN scores every box below
+        # mmdet's 0.05 and CocoMetric would report nothing: keep the 100
+        # best boxes at any score.
+        det=dict(
+            from_config=task_configs['det'],
+            test_cfg=dict(rcnn=dict(score_thr=0.0))),
+        seg=dict(from_config=task_configs['seg']),
+        cls=dict(from_config=task_configs['cls'])))
+train_dataloader = dict(
+    det=dict(from_config=task_configs['det']),
+    seg=dict(from_config=task_configs['seg']),
+    cls=dict(from_config=task_configs['cls']))
+# Per-task validation (MultiTaskValLoop): each task on its own data with its
+# own toolbox's metric, logged as det/coco/bbox_mAP, seg/mIoU,
+# cls/accuracy/top1. Small subsets keep one validation to seconds on a CPU:
+# COCO128 first 8 images (CocoMetric bbox + segm; COCO128 has no val split,
+# these are training images), 4 CamVid val frames, 4 ants + 4 bees.
+val_dataloader = dict(
+    det=dict(from_config=task_configs['det'], dataset=dict(indices=8)),
+    seg=dict(from_config=task_configs['seg'], dataset=dict(indices=4)),
+    cls=dict(
+        from_config=task_configs['cls'],
+        dataset=dict(indices=[0, 1, 2, 3, 70, 71, 72, 73])))
+val_evaluator = dict(
+    det=dict(from_config=task_configs['det']),
+    seg=dict(from_config=task_configs['seg']),
+    cls=dict(from_config=task_configs['cls']))
 
 train_cfg = dict(
     type='SIMTTrainLoop',
     max_iters=20,
     task_weights=dict(det=2.5, seg=1.0, cls=4.0),
     val_interval=10)
-# Per-task validation (MultiTaskValLoop): each task on its own data with its
-# own toolbox's metric, logged as det/coco/bbox_mAP, seg/mIoU,
-# cls/accuracy/top1. Small subsets keep one validation to seconds on a CPU:
-# COCO128 first 8 images (CocoMetric bbox + segm; COCO128 has no val split,
-# these are training images), 4 CamVid val frames, 4 ants + 4 bees.
-val_dataloader['det']['dataset']['indices'] = 8
-val_dataloader['seg']['dataset']['indices'] = 4
-val_dataloader['cls']['dataset']['indices'] = [0, 1, 2, 3, 70, 71, 72, 73]
-# After 20 smoke iterations Mask R-CNN scores every box below mmdet's 0.05
-# and CocoMetric would report nothing: keep the 100 best boxes at any score.
-model['tasks']['det']['test_cfg']['rcnn']['score_thr'] = 0.0
 val_cfg = dict(type='MultiTaskValLoop')
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
@@ -87,14 +88,14 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=2, end=20)
 ]
 custom_hooks = [
-    dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
-    dict(type='AtomicCheckpointHook'),
     # App. D.1: tau 5.0 -> 0.01 linearly over 90 % of training (45w of 50w)
     dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=18),
     # Sec. 3.2 / App. B: every task's selection probabilities p_l^t after
     # each iteration -> vis_data/scalars.json; plot them with
     # tools/analysis/gppf_plot_selection.py
-    dict(type='GPPFSelectionLoggerHook', interval=1)
+    dict(type='GPPFSelectionLoggerHook', interval=1),
+    dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
+    dict(type='AtomicCheckpointHook'),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1, log_metric_by_epoch=False),

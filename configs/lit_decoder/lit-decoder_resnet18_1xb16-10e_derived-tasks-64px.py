@@ -63,46 +63,6 @@ test_pipeline = [
     dict(type='PackInputs')
 ]
 
-
-def _tasks(train):
-    pipe = train_pipeline if train else test_pipeline
-    return dict(
-        hymenoptera=dict(
-            category='cls',
-            target='class_name',
-            dataset=dict(
-                type='CustomDataset',
-                data_root=data_root + 'hymenoptera',
-                data_prefix='train' if train else 'val',
-                pipeline=train_flip_pipeline if train else test_pipeline)),
-        coco_categories=dict(
-            category='tags',
-            target='text',
-            dataset=dict(
-                type='LiTCocoTextDataset',
-                data_root=data_root + 'coco128',
-                target='categories',
-                split='train' if train else 'val',
-                pipeline=pipe)),
-        coco_persons=dict(
-            category='count',
-            target='text',
-            dataset=dict(
-                type='LiTCocoTextDataset',
-                data_root=data_root + 'coco128',
-                target='person_count',
-                split='train' if train else 'val',
-                pipeline=pipe)),
-        camvid_classes=dict(
-            category='tags',
-            target='text',
-            dataset=dict(
-                type='LiTCamVidTextDataset',
-                data_root=data_root + 'camvid',
-                split='train' if train else 'val',
-                pipeline=pipe)))
-
-
 train_dataloader = dict(
     batch_size=16,
     num_workers=2,
@@ -112,14 +72,87 @@ train_dataloader = dict(
     # 'LiTTaskBatchSampler') to alternate tasks across batches
     sampler=dict(type='LiTTaskMixSampler', strategy='concat_images'),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type='LiTMultiTaskDataset', tasks=_tasks(True)))
+    # the four tasks: name -> category, target, dataset
+    dataset=dict(
+        type='LiTMultiTaskDataset',
+        tasks=dict(
+            hymenoptera=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='CustomDataset',
+                    data_root=data_root + 'hymenoptera',
+                    data_prefix='train',
+                    pipeline=train_flip_pipeline)),
+            coco_categories=dict(
+                category='tags',
+                target='text',
+                dataset=dict(
+                    type='LiTCocoTextDataset',
+                    data_root=data_root + 'coco128',
+                    target='categories',
+                    split='train',
+                    pipeline=train_pipeline)),
+            coco_persons=dict(
+                category='count',
+                target='text',
+                dataset=dict(
+                    type='LiTCocoTextDataset',
+                    data_root=data_root + 'coco128',
+                    target='person_count',
+                    split='train',
+                    pipeline=train_pipeline)),
+            camvid_classes=dict(
+                category='tags',
+                target='text',
+                dataset=dict(
+                    type='LiTCamVidTextDataset',
+                    data_root=data_root + 'camvid',
+                    split='train',
+                    pipeline=train_pipeline)))))
 val_dataloader = dict(
     batch_size=32,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type='LiTMultiTaskDataset', tasks=_tasks(False)))
+    dataset=dict(
+        type='LiTMultiTaskDataset',
+        tasks=dict(
+            hymenoptera=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='CustomDataset',
+                    data_root=data_root + 'hymenoptera',
+                    data_prefix='val',
+                    pipeline=test_pipeline)),
+            coco_categories=dict(
+                category='tags',
+                target='text',
+                dataset=dict(
+                    type='LiTCocoTextDataset',
+                    data_root=data_root + 'coco128',
+                    target='categories',
+                    split='val',
+                    pipeline=test_pipeline)),
+            coco_persons=dict(
+                category='count',
+                target='text',
+                dataset=dict(
+                    type='LiTCocoTextDataset',
+                    data_root=data_root + 'coco128',
+                    target='person_count',
+                    split='val',
+                    pipeline=test_pipeline)),
+            camvid_classes=dict(
+                category='tags',
+                target='text',
+                dataset=dict(
+                    type='LiTCamVidTextDataset',
+                    data_root=data_root + 'camvid',
+                    split='val',
+                    pipeline=test_pipeline)))))
 val_evaluator = dict(type='LiTTextMetric')
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
@@ -154,9 +187,9 @@ val_cfg = dict()
 test_cfg = dict()
 
 custom_hooks = [
+    dict(type='LiTTokenizerHook'),
     dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
     dict(type='AtomicCheckpointHook'),
-    dict(type='LiTTokenizerHook')
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),

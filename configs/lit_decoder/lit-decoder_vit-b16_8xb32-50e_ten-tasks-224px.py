@@ -63,112 +63,205 @@ other_train = [load, crop, pack]
 ocr_train = [load, resize, pack]  # Sec. 4.2: no random crop for OCR-VQA
 test_pipeline = [load, resize, pack]
 
-
-def _tasks(train):
-    p = (lambda pipe: pipe) if train else (lambda pipe: test_pipeline)
-    cls = lambda ds: dict(
-        category='cls', target='class_name', dataset=ds)  # noqa
-    return dict(
-        imagenet=cls(
-            dict(
-                type='ImageNet',
-                data_root=data_root + 'imagenet',
-                split='train' if train else 'val',
-                pipeline=p(cls_train))),
-        sun397=cls(
-            dict(
-                type='SUN397',
-                data_root=data_root + 'SUN397',
-                split='train' if train else 'test',
-                pipeline=p(cls_train))),
-        food101=cls(
-            dict(
-                type='Food101',
-                data_root=data_root + 'food-101',
-                split='train' if train else 'test',
-                pipeline=p(cls_train))),
-        # RESISC45 has no official split; the paper tests on train[80%:].
-        # ImageFolder layout resisc45/{train,test}/<class>/*.jpg
-        resisc45=cls(
-            dict(
-                type='CustomDataset',
-                data_root=data_root + 'resisc45',
-                data_prefix='train' if train else 'test',
-                pipeline=p(cls_train))),
-        pet=cls(
-            dict(
-                type='OxfordIIITPet',
-                data_root=data_root + 'Oxford-IIIT_Pets',
-                split='trainval' if train else 'test',
-                pipeline=p(cls_train))),
-        coco=dict(
-            category='cap',
-            target='caption',
-            dataset=dict(
-                type='COCOCaption',
-                data_root=data_root + 'coco',
-                ann_file='annotations/coco_karpathy_' +
-                ('train.json' if train else 'val.json'),
-                pipeline=p(other_train))),
-        flickr=dict(
-            category='cap',
-            target='caption',
-            dataset=dict(
-                type='Flickr30kCaption',
-                data_root=data_root + 'flickr30k',
-                ann_file='annotations/dataset_flickr30k.json',
-                data_prefix='images',
-                split='train' if train else 'test',
-                pipeline=p(other_train))),
-        ocrvqa=dict(
-            category='ocr',
-            target='vqa',
-            dataset=dict(
-                type='OCRVQA',
-                data_root=data_root + 'ocrvqa',
-                data_prefix='images',
-                ann_file='annotations/dataset.json',
-                split='train' if train else 'test',
-                pipeline=p(ocr_train))),
-        vqav2=dict(
-            category='qa',
-            target='vqa',
-            dataset=dict(
-                type='COCOVQA',
-                data_root=data_root + 'coco',
-                data_prefix='train2014' if train else 'val2014',
-                question_file='annotations/v2_OpenEnded_mscoco_' +
-                ('train2014' if train else 'val2014') + '_questions.json',
-                ann_file='annotations/v2_mscoco_' +
-                ('train2014' if train else 'val2014') + '_annotations.json',
-                pipeline=p(other_train))),
-        gqa=dict(
-            category='qa',
-            target='vqa',
-            dataset=dict(
-                type='GQA',
-                data_root=data_root + 'gqa',
-                data_prefix='images',
-                ann_file='annotations/' +
-                ('train_balanced_questions.json'
-                 if train else 'testdev_balanced_questions.json'),
-                pipeline=p(other_train))))
-
-
 train_dataloader = dict(
     batch_size=32,
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='LiTTaskMixSampler', strategy='concat_images'),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type='LiTMultiTaskDataset', tasks=_tasks(True)))
+    # the ten tasks: name -> category, target, dataset
+    dataset=dict(
+        type='LiTMultiTaskDataset',
+        tasks=dict(
+            imagenet=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='ImageNet',
+                    data_root=data_root + 'imagenet',
+                    split='train',
+                    pipeline=cls_train)),
+            sun397=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='SUN397',
+                    data_root=data_root + 'SUN397',
+                    split='train',
+                    pipeline=cls_train)),
+            food101=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='Food101',
+                    data_root=data_root + 'food-101',
+                    split='train',
+                    pipeline=cls_train)),
+            # RESISC45 has no official split; the paper tests on
+            # train[80%:]. ImageFolder layout
+            # resisc45/{train,test}/<class>/*.jpg
+            resisc45=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='CustomDataset',
+                    data_root=data_root + 'resisc45',
+                    data_prefix='train',
+                    pipeline=cls_train)),
+            pet=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='OxfordIIITPet',
+                    data_root=data_root + 'Oxford-IIIT_Pets',
+                    split='trainval',
+                    pipeline=cls_train)),
+            coco=dict(
+                category='cap',
+                target='caption',
+                dataset=dict(
+                    type='COCOCaption',
+                    data_root=data_root + 'coco',
+                    ann_file='annotations/coco_karpathy_train.json',
+                    pipeline=other_train)),
+            flickr=dict(
+                category='cap',
+                target='caption',
+                dataset=dict(
+                    type='Flickr30kCaption',
+                    data_root=data_root + 'flickr30k',
+                    ann_file='annotations/dataset_flickr30k.json',
+                    data_prefix='images',
+                    split='train',
+                    pipeline=other_train)),
+            ocrvqa=dict(
+                category='ocr',
+                target='vqa',
+                dataset=dict(
+                    type='OCRVQA',
+                    data_root=data_root + 'ocrvqa',
+                    data_prefix='images',
+                    ann_file='annotations/dataset.json',
+                    split='train',
+                    pipeline=ocr_train)),
+            vqav2=dict(
+                category='qa',
+                target='vqa',
+                dataset=dict(
+                    type='COCOVQA',
+                    data_root=data_root + 'coco',
+                    data_prefix='train2014',
+                    question_file='annotations/v2_OpenEnded_mscoco_'
+                    'train2014_questions.json',
+                    ann_file='annotations/'
+                    'v2_mscoco_train2014_annotations.json',
+                    pipeline=other_train)),
+            gqa=dict(
+                category='qa',
+                target='vqa',
+                dataset=dict(
+                    type='GQA',
+                    data_root=data_root + 'gqa',
+                    data_prefix='images',
+                    ann_file='annotations/train_balanced_questions.json',
+                    pipeline=other_train)))))
 val_dataloader = dict(
     batch_size=64,
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type='LiTMultiTaskDataset', tasks=_tasks(False)))
+    dataset=dict(
+        type='LiTMultiTaskDataset',
+        tasks=dict(
+            imagenet=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='ImageNet',
+                    data_root=data_root + 'imagenet',
+                    split='val',
+                    pipeline=test_pipeline)),
+            sun397=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='SUN397',
+                    data_root=data_root + 'SUN397',
+                    split='test',
+                    pipeline=test_pipeline)),
+            food101=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='Food101',
+                    data_root=data_root + 'food-101',
+                    split='test',
+                    pipeline=test_pipeline)),
+            resisc45=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='CustomDataset',
+                    data_root=data_root + 'resisc45',
+                    data_prefix='test',
+                    pipeline=test_pipeline)),
+            pet=dict(
+                category='cls',
+                target='class_name',
+                dataset=dict(
+                    type='OxfordIIITPet',
+                    data_root=data_root + 'Oxford-IIIT_Pets',
+                    split='test',
+                    pipeline=test_pipeline)),
+            coco=dict(
+                category='cap',
+                target='caption',
+                dataset=dict(
+                    type='COCOCaption',
+                    data_root=data_root + 'coco',
+                    ann_file='annotations/coco_karpathy_val.json',
+                    pipeline=test_pipeline)),
+            flickr=dict(
+                category='cap',
+                target='caption',
+                dataset=dict(
+                    type='Flickr30kCaption',
+                    data_root=data_root + 'flickr30k',
+                    ann_file='annotations/dataset_flickr30k.json',
+                    data_prefix='images',
+                    split='test',
+                    pipeline=test_pipeline)),
+            ocrvqa=dict(
+                category='ocr',
+                target='vqa',
+                dataset=dict(
+                    type='OCRVQA',
+                    data_root=data_root + 'ocrvqa',
+                    data_prefix='images',
+                    ann_file='annotations/dataset.json',
+                    split='test',
+                    pipeline=test_pipeline)),
+            vqav2=dict(
+                category='qa',
+                target='vqa',
+                dataset=dict(
+                    type='COCOVQA',
+                    data_root=data_root + 'coco',
+                    data_prefix='val2014',
+                    question_file='annotations/v2_OpenEnded_mscoco_'
+                    'val2014_questions.json',
+                    ann_file='annotations/v2_mscoco_val2014_annotations.json',
+                    pipeline=test_pipeline)),
+            gqa=dict(
+                category='qa',
+                target='vqa',
+                dataset=dict(
+                    type='GQA',
+                    data_root=data_root + 'gqa',
+                    data_prefix='images',
+                    ann_file='annotations/testdev_balanced_questions.json',
+                    pipeline=test_pipeline)))))
 val_evaluator = dict(type='LiTTextMetric', caption_tasks=caption_tasks)
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
@@ -205,9 +298,9 @@ train_cfg = dict(by_epoch=True, max_epochs=50, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 custom_hooks = [
+    dict(type='LiTTokenizerHook'),
     dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
     dict(type='AtomicCheckpointHook'),
-    dict(type='LiTTokenizerHook')
 ]
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2))

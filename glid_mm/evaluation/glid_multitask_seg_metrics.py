@@ -3,7 +3,7 @@
 Both are thin subclasses of the toolboxes' metrics; only the inputs are
 adapted, the numbers are mmseg's / pycocotools'.
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 from mmdet.evaluation import CocoMetric
 from mmseg.evaluation import IoUMetric
@@ -71,6 +71,11 @@ class ThingsCocoMetric(CocoMetric):
     Args:
         As :class:`mmdet.evaluation.CocoMetric`.
     """
+
+    def __init__(self, ann_file: Optional[str] = None, *args,
+                 **kwargs) -> None:
+        super().__init__(ann_file, *args, **kwargs)
+        self.ann_file = ann_file  # for messages (CocoMetric keeps no copy)
 
     def compute_metrics(self, results: list) -> dict:
         if self.cat_ids is None:

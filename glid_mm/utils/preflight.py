@@ -17,13 +17,17 @@ from typing import Callable, Optional, Sequence
 
 from glid_mm.utils.data_checks import check_annotations, check_tasks
 from glid_mm.utils.data_root import check_data_roots
+from glid_mm.utils.gppf_task_configs import resolve_task_configs
 from glid_mm.utils.errors import (explain_registry_error,
                                   explain_unpickling_error)
 
 
 def check_inputs(cfg, keys: Sequence[str], tasks: bool = True) -> None:
     """Data roots and annotation files of the dataloaders ``keys``; with
-    ``tasks``, the task names of a multi-task model (training)."""
+    ``tasks``, the task names of a multi-task model (training). Task
+    configs named by path (GPPF: ``dict(from_config=...)``) are read and
+    checked as the components will build them."""
+    cfg = resolve_task_configs(cfg)
     check_data_roots(cfg, keys=keys)
     check_annotations(cfg, keys=keys)
     if tasks:

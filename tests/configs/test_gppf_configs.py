@@ -9,6 +9,8 @@ from mmengine.registry import MODELS, DefaultScope
 import glid_mm  # noqa: F401
 from glid_mm.models.algorithms.gppf_multi_task_model import GPPFMultiTaskModel
 from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
+from glid_mm.utils.gppf_task_configs import (FROM_CONFIG, is_task_config_ref,
+                                             resolve_task_configs)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MULTI = sorted(glob.glob(osp.join(ROOT, 'configs/gppf/*.py')))
@@ -70,12 +72,15 @@ def test_multi_task_config_builds(path):
     assert cfg.model_wrapper_cfg.type == 'SIMTDistributedWrapper'
     assert dict(cfg.train_cfg.task_weights) == dict(
         det=2.5, seg=1.0, cls=4.0)  # App. D.1
-    hook = cfg.custom_hooks[0]
-    assert hook.type == 'GumbelTemperatureHook' and hook.start == 5.0
+    hook = next(
+        h for h in cfg.custom_hooks if h.type == 'GumbelTemperatureHook')
+    assert hook.start == 5.0
     model = build(cfg)
     assert isinstance(model, GPPFMultiTaskModel)
     assert model.task_scopes == dict(
         det='mmdet', seg='mmseg', cls='mmpretrain')
+    # the task configs named by path, as the model and loops load them
+    cfg = resolve_task_configs(cfg)
     if 'in21k' in path:  # paper scale (App. D.1)
         assert [cfg.train_dataloader[t].batch_size
                 for t in ('det', 'seg', 'cls')] == [8, 8, 96]
@@ -96,3 +101,54 @@ def test_task_config_builds_alone(path):
     model = build(cfg)
     assert isinstance(model.backbone, LegoResNet)
     assert len(model.backbone.task_names) == 1
+
+
+@pytest.mark.parametrize('path', MULTI, ids=osp.basename)
+def test_multi_task_configs_name_their_task_configs(path):
+    """Each task's model, train / val dataloader and evaluator come from
+    one task config of ./tasks, named by path (the components load it)."""
+    cfg = Config.fromfile(path)
+    used = {}
+    for key in ('train_dataloader', 'val_dataloader', 'val_evaluator'):
+        for task, entry in cfg[key].items():
+            if is_task_config_ref(entry):
+                used.setdefault(task, set()).add(entry[FROM_CONFIG])
+    for task, entry in cfg.model.tasks.items():
+        assert is_task_config_ref(entry), task
+        used.setdefault(task, set()).add(entry[FROM_CONFIG])
+    for task, paths in used.items():
+        assert len(paths) == 1, (task, paths)  # one task config per task
+        (task_path, ) = paths
+        assert osp.isfile(task_path) and task_path in TASKS, task_path
+        assert task_path == cfg.task_configs[task]
+    resolved = resolve_task_configs(cfg)
+    for task, model in resolved.model.tasks.items():
+        assert 'backbone' not in model and FROM_CONFIG not in model
+        assert model._scope_ == Config.fromfile(
+            cfg.task_configs[task]).default_scope
+    assert not any(
+        is_task_config_ref(entry)
+        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                    'val_evaluator', 'test_evaluator')
+        for entry in resolved[key].values())
+
+
+def test_task_config_changes_are_merged():
+    """The keys next to ``from_config`` are merged into the task's part."""
+    path = osp.join(
+        ROOT, 'configs/gppf/'
+        'gppf_lego-r50-w16-n2_2xsimt-20i_coco128-camvid-hymenoptera.py')
+    cfg = resolve_task_configs(Config.fromfile(path))
+    det = Config.fromfile(
+        osp.join(
+            ROOT, 'configs/gppf/tasks/'
+            'mask-rcnn_lego-r50-w16-n2_1xb2-20i_coco128-256px.py'))
+    assert cfg.model.tasks.det.test_cfg.rcnn.score_thr == 0.0
+    assert det.model.test_cfg.rcnn.score_thr == 0.05  # mmdet's default
+    assert cfg.val_dataloader.det.dataset.indices == 8
+    assert 'indices' not in det.val_dataloader.dataset
+    # everything else as in the task config
+    assert cfg.val_dataloader.det.dataset.ann_file == \
+        det.val_dataloader.dataset.ann_file
+    assert cfg.train_dataloader.det == det.train_dataloader
+    assert cfg.val_evaluator.det == det.val_evaluator

@@ -26,6 +26,7 @@ from glid_mm.utils.data_checks import (AnnotationError, annotation_files,
 from glid_mm.models.converters.glid_pretrain_to_finetune import convert_pretrain_to_finetune
 from glid_tools import load_script
 from glid_mm.utils.preflight import check_built_runner as _check_built_runner
+from glid_mm.utils.gppf_task_configs import resolve_task_configs
 from glid_mm.utils.load_check import (CheckpointMismatchError,
                                       check_load_from, load_from_report)
 
@@ -282,7 +283,9 @@ def test_concat_dataset_members_are_checked(configs, data_root, tmp_path):
 # ----------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def gppf(project_root):
-    return Config.fromfile(osp.join(project_root, GPPF_CFG))
+    # the task configs named by path, as the model and loops load them
+    return resolve_task_configs(
+        Config.fromfile(osp.join(project_root, GPPF_CFG)))
 
 
 def test_gppf_task_loaders_are_checked(gppf, data_root, tmp_path):

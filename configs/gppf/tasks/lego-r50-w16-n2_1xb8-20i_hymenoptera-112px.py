@@ -39,9 +39,9 @@ train_cfg = dict(
 val_cfg = dict()
 test_cfg = dict()
 custom_hooks = [
+    dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=10),
     dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
     dict(type='AtomicCheckpointHook'),
-    dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=10)
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5, log_metric_by_epoch=False),

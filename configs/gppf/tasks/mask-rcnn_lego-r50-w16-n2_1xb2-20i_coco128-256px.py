@@ -83,9 +83,9 @@ train_cfg = dict(
     _delete_=True, type='IterBasedTrainLoop', max_iters=20, val_interval=20)
 # dynamic fine-tuning schedule (App. D.2): decay over half the iterations
 custom_hooks = [
+    dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=10),
     dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
     dict(type='AtomicCheckpointHook'),
-    dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=10)
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5, log_metric_by_epoch=False),

@@ -73,9 +73,9 @@ param_scheduler = [
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=20, val_interval=20)
 custom_hooks = [
+    dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=10),
     dict(type='FiniteLossHook'),  # as configs/_base_/runtimes/
     dict(type='AtomicCheckpointHook'),
-    dict(type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=10)
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5, log_metric_by_epoch=False),

@@ -14,6 +14,8 @@ from torch.utils.data import DataLoader
 
 from glid_mm.engine.model_wrappers import SIMTDistributedWrapper
 from glid_mm.engine.loops.gppf_task_sampler import TaskSampler
+from glid_mm.utils.gppf_task_configs import (is_task_config_ref,
+                                             load_task_part)
 
 
 class _TaskDatasets:
@@ -81,12 +83,17 @@ class SIMTTrainLoop(BaseLoop):
     Design choice: the three dicts (model tasks, dataloaders, weights) are
     keyed by task name, so each can be overridden on its own
     (``--cfg-options train_cfg.task_weights.det=3``); the GPPF configs
-    compose the first two from standard single-task configs. A resumed run
-    continues the same task draws; the task dataloaders restart.
+    compose the first two from standard single-task configs: a task's
+    dataloader may be ``dict(from_config=<path>, **changes)``, the
+    ``train_dataloader`` of that single-task config, loaded here with
+    ``Config.fromfile`` (``changes`` merged in as ``--cfg-options``;
+    :mod:`glid_mm.utils.gppf_task_configs`). A resumed run continues the
+    same task draws; the task dataloaders restart.
 
     Args:
         runner (Runner): The runner.
-        dataloader (dict[str, dict | DataLoader]): Task -> dataloader.
+        dataloader (dict[str, dict | DataLoader]): Task -> dataloader (a
+            config, a task-config reference or a built one).
         max_iters (int): Total iterations.
         task_weights (dict[str, float]): Task -> sampling weight (> 0), the
             same task names as ``dataloader``.
@@ -169,6 +176,9 @@ class SIMTTrainLoop(BaseLoop):
             if isinstance(cfg, DataLoader):
                 loaders[name] = cfg
                 continue
+            if is_task_config_ref(cfg):
+                cfg = load_task_part(cfg, 'train_dataloader',
+                                     f'train_dataloader.{name}')
             with DefaultScope.overwrite_default_scope(scopes.get(name)):
                 loaders[name] = runner.build_dataloader(
                     cfg, seed=runner.seed, diff_rank_seed=diff_rank_seed)

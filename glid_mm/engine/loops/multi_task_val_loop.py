@@ -18,6 +18,8 @@ from mmengine.runner.base_loop import BaseLoop
 from torch.utils.data import DataLoader
 
 from glid_mm.engine.loops.gppf_simt_train_loop import MultiTaskDataLoaders
+from glid_mm.utils.gppf_task_configs import (is_task_config_ref,
+                                             load_task_part)
 
 _LOADER_KEYS = ('dataset', 'batch_size', 'sampler')
 _EVALUATOR_KEYS = ('type', 'metrics')
@@ -114,6 +116,10 @@ class _MultiTaskEvalLoop(BaseLoop):
         loaders: Dict[str, DataLoader] = {}
         self.evaluators: Dict[str, Evaluator] = {}
         for task, loader_cfg in dataloader.items():
+            # dict(from_config=<path>, ...): that task config's part
+            if is_task_config_ref(loader_cfg):
+                loader_cfg = load_task_part(loader_cfg, f'{mode}_dataloader',
+                                            f'{mode}_dataloader.{task}')
             with DefaultScope.overwrite_default_scope(self.task_scopes[task]):
                 loaders[task] = loader_cfg if isinstance(
                     loader_cfg, DataLoader) else runner.build_dataloader(
@@ -121,6 +127,10 @@ class _MultiTaskEvalLoop(BaseLoop):
                         seed=runner.seed,
                         diff_rank_seed=diff_rank_seed)
                 metric_cfg = evaluator[task]
+                if is_task_config_ref(metric_cfg):
+                    metric_cfg = load_task_part(metric_cfg,
+                                                f'{mode}_evaluator',
+                                                f'{mode}_evaluator.{task}')
                 if isinstance(metric_cfg, dict):
                     metric_cfg = dict(metric_cfg)  # build_evaluator edits it
                 self.evaluators[task] = runner.build_evaluator(metric_cfg)
@@ -241,7 +251,17 @@ class MultiTaskValLoop(_MultiTaskEvalLoop):
         val_cfg = dict(type='MultiTaskValLoop')
 
     Tasks may be a subset of the model's tasks; the two dicts must name the
-    same tasks.
+    same tasks. An entry may be ``dict(from_config=<path>, **changes)``:
+    the ``val_dataloader`` / ``val_evaluator`` (test loop: ``test_*``) of
+    that single-task config, loaded here with ``Config.fromfile``
+    (``changes`` merged in as ``--cfg-options``;
+    :mod:`glid_mm.utils.gppf_task_configs`)::
+
+        val_dataloader = dict(
+            det=dict(from_config='{{ fileDirname }}/tasks/det.py',
+                     dataset=dict(indices=8)), ...)
+        val_evaluator = dict(
+            det=dict(from_config='{{ fileDirname }}/tasks/det.py'), ...)
 
     How it fits mmengine's runner (0.10): the runner keeps
     ``val_dataloader`` and ``val_evaluator`` as raw config until
@@ -261,9 +281,10 @@ class MultiTaskValLoop(_MultiTaskEvalLoop):
 
     Args:
         runner (Runner): The runner.
-        dataloader (dict[str, dict | DataLoader]): Task -> dataloader.
+        dataloader (dict[str, dict | DataLoader]): Task -> dataloader (a
+            config, a task-config reference or a built one).
         evaluator (dict[str, dict | list | Evaluator]): Task -> metric
-            config(s) or ``Evaluator``.
+            config(s), a task-config reference or an ``Evaluator``.
         fp16 (bool): Evaluate under autocast. Defaults to False.
         broadcast_buffers (bool): Evaluate with rank 0's buffers on every
             process (see above). Defaults to True.
@@ -293,9 +314,10 @@ class MultiTaskTestLoop(_MultiTaskEvalLoop):
 
     Args:
         runner (Runner): The runner.
-        dataloader (dict[str, dict | DataLoader]): Task -> dataloader.
+        dataloader (dict[str, dict | DataLoader]): Task -> dataloader (a
+            config, a task-config reference or a built one).
         evaluator (dict[str, dict | list | Evaluator]): Task -> metric
-            config(s) or ``Evaluator``.
+            config(s), a task-config reference or an ``Evaluator``.
         fp16 (bool): Test under autocast. Defaults to False.
         broadcast_buffers (bool): Test with rank 0's buffers on every
             process. Defaults to True.

@@ -55,6 +55,9 @@ class GLIDSwinTransformer(SimMIMSwinTransformer):
       trunc-normal 0.02.
 
     Args:
+        arch (str | dict): mmpretrain's Swin sizes (``'tiny'`` ...
+            ``'large'``) or ``'nano'`` (width 32, one block per stage, for
+            smoke runs on CPUs). Defaults to ``'tiny'`` (mmpretrain's).
         mask_mode (str): ``'visible'`` or ``'mask_token'``. Defaults to
             ``'visible'``.
         pretrained (str, optional): A checkpoint of the same Swin (keys as
@@ -71,6 +74,18 @@ class GLIDSwinTransformer(SimMIMSwinTransformer):
         returns a tuple of ``[B, C_i, H / 2^(i+2), W / 2^(i+2)]`` for each
         index in ``out_indices``.
     """
+
+    #: mmpretrain's Swin sizes plus ``'nano'`` (``'n'``): width 32, one
+    #: block per stage, the smoke-scale GLID of the bundled-data configs
+    #: (with ``window_size=2`` for 128 px images)
+    arch_zoo = {
+        **SimMIMSwinTransformer.arch_zoo,
+        **dict.fromkeys(['n', 'nano'], {
+            'embed_dims': 32,
+            'depths': [1, 1, 1, 1],
+            'num_heads': [1, 2, 4, 8]
+        }),
+    }
 
     def __init__(self,
                  *args,

@@ -7,11 +7,11 @@ from mmdet.structures import OptSampleList
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from glid_mm.models.heads.glid_mask_predictor import build_query_decoder
+from glid_mm.models.decoders.glid_decoded import GLIDWiringMixin
 
 
 @MODELS.register_module(scopes=('mmdet', ))
-class GLIDDETR(DetectionTransformer):
+class GLIDDETR(GLIDWiringMixin, DetectionTransformer):
     """mmdet's DETR-style detector with GLID's pre-trained query decoder.
 
     GLID Sec. 3.2 "Object detection" / Sec. 4: Swin encoder -> BiFPN -> the
@@ -35,8 +35,11 @@ class GLIDDETR(DetectionTransformer):
     The decoder is model-level (``decoder.*``) as in the GLID pre-training
     model, so ``load_from`` a pre-training checkpoint loads ``backbone``,
     ``neck`` and ``decoder``; the head and the zero-initialised ``e_i``
-    start new. :meth:`init_weights` keeps mmdet's DETR rule out: the
-    decoder initialises itself.
+    start new. The decoder is built and run by :class:`GLIDWiringMixin`
+    (``extract_feat`` stays mmdet's: backbone and neck only; the decoder
+    runs in :meth:`forward_decoder` with DETR's padding mask).
+    :meth:`init_weights` keeps mmdet's DETR rule out: the decoder
+    initialises itself.
 
     Args:
         backbone (dict): Encoder with ``out_indices=(0, 1, 2, 3)``.
@@ -77,12 +80,12 @@ class GLIDDETR(DetectionTransformer):
 
     def _init_layers(self) -> None:
         """Build the GLID decoder with the head's total number of queries."""
-        if not hasattr(self.bbox_head, 'num_queries_total'):
-            raise TypeError('bbox_head must be a GLID query head with '
-                            'num_queries / num_queries_one2many (e.g. '
-                            f'GLIDDETRHead), got {type(self.bbox_head)}')
-        self.decoder = build_query_decoder(self.decoder,
-                                           self.bbox_head.num_queries_total)
+        self.build_glid_decoder(
+            self.decoder,
+            'bbox_head',
+            queries_attr='num_queries_total',
+            requirement='num_queries / num_queries_one2many (e.g. '
+            'GLIDDETRHead)')
 
     def init_weights(self) -> None:
         """BaseModule's initialisation (each part's own ``init_weights``);
@@ -137,9 +140,9 @@ class GLIDDETR(DetectionTransformer):
                 head.num_queries, head.num_queries_one2many, queries.device)
         else:
             queries = queries[:, :head.num_queries]
-        out = self.decoder(
+        decoded = self.glid_decode(
             feats,
             queries=queries,
             self_attn_mask=self_attn_mask,
             padding_mask=padding_mask)
-        return dict(hidden_states=out['query_states'])
+        return dict(hidden_states=decoded.query_states)

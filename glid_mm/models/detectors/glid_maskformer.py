@@ -6,11 +6,11 @@ from mmengine.config import ConfigDict
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, build_query_decoder
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded, GLIDWiringMixin
 
 
 @MODELS.register_module(scopes=('mmdet', ))
-class GLIDMaskFormer(Mask2Former):
+class GLIDMaskFormer(GLIDWiringMixin, Mask2Former):
     """mmdet's Mask2Former detector with GLID's pre-trained query decoder.
 
     GLID Sec. 3.2 "Image segmentation" and Sec. 4: Swin encoder -> BiFPN ->
@@ -19,8 +19,8 @@ class GLIDMaskFormer(Mask2Former):
     inference and post-processing are mmdet's :class:`MaskFormer` code
     (``loss`` / ``predict`` / ``add_pred_to_datasample`` and
     :class:`MaskFormerFusionHead`), unchanged; only :meth:`extract_feat`
-    adds the decoder, so the head receives ``GLIDDecoded(feats,
-    query_states)``.
+    adds the decoder (:class:`GLIDWiringMixin`), so the head receives
+    ``GLIDDecoded(feats, query_states)``.
 
     The decoder is a model-level module (``decoder.*``), exactly as in the
     pre-training model :class:`GLID`: ``load_from`` a GLID pre-training
@@ -82,19 +82,9 @@ class GLIDMaskFormer(Mask2Former):
                     self.num_things_classes, self.num_stuff_classes):
             raise ValueError('panoptic_fusion_head class counts differ from '
                              "panoptic_head's; set them on the head only")
-        self.decoder = build_query_decoder(decoder,
-                                           self.panoptic_head.num_queries)
+        self.build_glid_decoder(decoder, 'panoptic_head')
 
     def extract_feat(self, batch_inputs: Tensor) -> GLIDDecoded:
-        """Encoder, BiFPN and query decoder.
-
-        Args:
-            batch_inputs (Tensor): ``[B, 3, H, W]``.
-
-        Returns:
-            GLIDDecoded: ``feats`` (neck outputs, fine to coarse) and
-            ``query_states`` ``[L, B, M, C]`` of every decoder block.
-        """
-        feats = tuple(self.neck(self.backbone(batch_inputs)))
-        out = self.decoder(feats)
-        return GLIDDecoded(feats, out['query_states'])
+        """Encoder, BiFPN and query decoder: ``[B, 3, H, W]`` ->
+        ``GLIDDecoded(feats, query_states [L, B, M, C])``."""
+        return self.glid_extract_feat(batch_inputs)

@@ -15,7 +15,7 @@ from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
 from glid_mm.registry import MODELS, build_nested
-from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.models.detectors.glid_maskformer import GLIDMaskFormer
 
 TASKS = ('semantic', 'instance', 'panoptic')

@@ -7,7 +7,8 @@ from mmseg.models.utils import resize
 from torch import Tensor
 
 from glid_mm.registry import MODELS, build_nested
-from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, check_query_feat, top_layer
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded, check_query_feat
+from glid_mm.models.heads.glid_mask_predictor import top_layer
 
 
 @MODELS.register_module(scopes=('mmseg', ))

@@ -7,7 +7,8 @@ from mmdet.models.dense_heads.anchor_free_head import AnchorFreeHead
 from torch import Tensor
 
 from glid_mm.registry import MODELS, build_nested
-from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, GLIDMaskPredictor
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded
+from glid_mm.models.heads.glid_mask_predictor import GLIDMaskPredictor
 
 # Mask2Former's losses (mmdet / mmseg Mask2Former configs); the class weights
 # are filled in by the head from its class count.
@@ -78,26 +79,10 @@ class GLIDMaskHead(Mask2FormerHead):
     the others), and ``predict`` returning the last block's logits for
     mmdet's :class:`MaskFormerFusionHead`.
 
-    Where the decoder lives: in the model, not in this head
-    (:class:`GLIDMaskFormer` / :class:`GLIDEncoderDecoder` own
-    ``decoder``). So a fine-tuning model has the pre-training model's state
-    dict layout (``backbone.*``, ``neck.*``, ``decoder.*``), a GLID
-    pre-training checkpoint loads with plain ``load_from`` and only this
-    head's ``predictor.fc`` (and the zero-initialised ``e_i``) start new;
-    and several task heads can share one decoder (multi-task fine-tuning,
-    Sec. 4). The head therefore receives ``x = GLIDDecoded(feats,
-    query_states)`` instead of a plain feature tuple.
-
-    Which 1/4-scale map: eq. 4 names "the backbone's 1/4-scale feature
-    map"; we take the BiFPN's 1/4 output (``feats[0]``, the encoder's stage
-    1 fused with all coarser levels, the role of Mask2Former's pixel-decoder
-    output), which is also what the pre-trained decoder's memory comes
-    from. ``mask_feat_level`` selects another neck level if wanted.
-
-    No masked cross-attention: GLID's decoder is pre-trained with plain
-    cross-attention (pre-training queries have no masks) and the paper
-    fine-tunes "without architecture modifications", so the decoder keeps
-    attending to whole feature maps.
+    Design choices (the decoder lives in the model, not the head; which
+    1/4-scale map is ``f^b``; no masked cross-attention): see
+    ``docs/design.md``, "GLIDMaskHead". The head receives ``x =
+    GLIDDecoded(feats, query_states)``.
 
     Args:
         num_things_classes (int): Thing classes. Defaults to 80.

@@ -9,60 +9,29 @@ Sec. 4 "we do not introduce architecture modifications except for
 task-specific linear head"); the class logits and the mask embedding are two
 slices of its output.
 
-This module also holds the two small pieces of wiring that every GLID
-fine-tuning model of this family shares:
-
-- :class:`GLIDDecoded`, what a GLID detector / segmentor passes to its head
-  as ``x``: the neck's pyramid and the decoder's per-block query states.
-- :func:`build_query_decoder`, which builds the model-level
-  :class:`GLIDDecoder` with the head's number of queries.
+It also holds :func:`top_layer`, the heads' top (one linear layer or an
+MLP). The wiring every GLID fine-tuning model shares (:class:`GLIDDecoded`,
+:func:`build_query_decoder`, :func:`check_query_feat`) lives beside the
+decoder, in :mod:`glid_mm.models.decoders.glid_decoded`; it is re-exported
+here for old imports.
 """
-from typing import NamedTuple, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from glid_mm.registry import MODELS, build_model
+# re-exported for old imports; new code imports them from glid_decoded
+from glid_mm.models.decoders.glid_decoded import (GLIDDecoded,
+                                                  build_query_decoder,
+                                                  check_query_feat)
+from glid_mm.registry import MODELS
 
-
-class GLIDDecoded(NamedTuple):
-    """Features a GLID fine-tuning model hands to its task head.
-
-    Attributes:
-        feats (tuple[Tensor]): Neck (BiFPN) outputs, fine to coarse,
-            ``[B, C_f, H_l, W_l]``; ``feats[0]`` is the 1/4-scale map.
-        query_states (Tensor): Every decoder block's output
-            ``[L, B, Q, C_q]`` (deep supervision uses all ``L``).
-    """
-    feats: Tuple[Tensor, ...]
-    query_states: Tensor
-
-
-def build_query_decoder(decoder: dict, num_queries: int) -> nn.Module:
-    """Build the GLID query decoder for a head with ``num_queries`` queries.
-
-    The head's ``num_queries`` is the single source of truth: it is written
-    into the decoder config when absent; a different explicit value is an
-    error rather than a silent override.
-
-    Args:
-        decoder (dict): Decoder config, e.g. ``dict(type='GLIDDecoder', ...)``.
-        num_queries (int): The head's number of queries ``M`` (eq. 3).
-    """
-    if not isinstance(decoder, dict) or 'type' not in decoder:
-        raise TypeError('decoder must be a config dict with a "type", got '
-                        f'{decoder!r}')
-    cfg = ConfigDict(decoder)
-    given = cfg.get('num_queries', None)
-    if given is not None and given != num_queries:
-        raise ValueError(f'decoder.num_queries={given} differs from the '
-                         f"head's num_queries={num_queries}; set it once, "
-                         'on the head')
-    cfg['num_queries'] = num_queries
-    return build_model(cfg)
+__all__ = [
+    'GLIDMaskPredictor', 'top_layer', 'GLIDDecoded', 'build_query_decoder',
+    'check_query_feat'
+]
 
 
 def top_layer(in_channels: int, out_channels: int,
@@ -80,27 +49,6 @@ def top_layer(in_channels: int, out_channels: int,
         return nn.Linear(in_channels, out_channels)
     from mmdet.models.layers import MLP
     return MLP(in_channels, in_channels, out_channels, mlp_layers)
-
-
-def check_query_feat(query_states: Tensor, feat: Tensor, num_queries: int,
-                     in_channels: int, feat_channels: int,
-                     queries_name: str = 'num_queries') -> None:
-    """Check a head's inputs: ``query_states [..., B, M, C_q]`` and the
-    1/4-scale feature ``f^b [B, C_f, h, w]`` of the same batch; the error
-    names the head argument at fault (``queries_name`` is what the head
-    calls ``M``, e.g. ``num_keypoints``)."""
-    if (query_states.dim() < 3 or query_states.shape[-1] != in_channels
-            or query_states.shape[-2] != num_queries):
-        raise ValueError(
-            f'query_states must be [..., B, {num_queries}, {in_channels}] '
-            f'({queries_name}, in_channels), got '
-            f'{tuple(query_states.shape)}')
-    if (feat.dim() != 4 or feat.shape[1] != feat_channels
-            or feat.shape[0] != query_states.shape[-3]):
-        raise ValueError(
-            f'the 1/4-scale feature must be [{query_states.shape[-3]}, '
-            f'{feat_channels}, h, w] (batch of query_states, '
-            f'feat_channels), got {tuple(feat.shape)}')
 
 
 @MODELS.register_module(scopes=('mmdet', 'mmseg'))

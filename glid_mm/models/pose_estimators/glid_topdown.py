@@ -5,21 +5,21 @@ from mmpose.models.pose_estimators import TopdownPoseEstimator
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, build_query_decoder
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded, GLIDWiringMixin
 
 
 @MODELS.register_module(scopes=('mmpose', ))
-class GLIDTopdownPoseEstimator(TopdownPoseEstimator):
+class GLIDTopdownPoseEstimator(GLIDWiringMixin, TopdownPoseEstimator):
     """mmpose's top-down estimator with GLID's pre-trained query decoder.
 
     GLID Sec. 3.2 / Sec. 4: person crops -> Swin encoder -> BiFPN -> the
     pre-trained query decoder with 17 queries ``[CLS] + e_i`` (eq. 3), one
     per keypoint -> :class:`GLIDPoseHead` (eq. 8). Only
-    :meth:`extract_feat` adds the decoder, so the head receives
-    ``GLIDDecoded(feats, query_states)``; loss, flip test (mmpose runs
-    ``extract_feat`` on the flipped crop and the head averages the flipped
-    heatmaps), coordinate mapping back to the image and ``CocoMetric``
-    inputs are :class:`mmpose.models.TopdownPoseEstimator`'s.
+    :meth:`extract_feat` adds the decoder (:class:`GLIDWiringMixin`), so
+    the head receives ``GLIDDecoded(feats, query_states)``; loss, flip test
+    (mmpose runs ``extract_feat`` on the flipped crop and the head averages
+    the flipped heatmaps), coordinate mapping back to the image and
+    ``CocoMetric`` inputs are :class:`mmpose.models.TopdownPoseEstimator`'s.
 
     The decoder is model-level (``decoder.*``) as in the GLID pre-training
     model, so a pre-training checkpoint loads with ``load_from``; ``head.fc``
@@ -60,24 +60,12 @@ class GLIDTopdownPoseEstimator(TopdownPoseEstimator):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg,
             metainfo=metainfo)
-        if not hasattr(self.head, 'num_queries'):
-            raise TypeError('head must be a GLID query head with '
-                            f'num_queries, got {type(self.head)}')
-        self.decoder = build_query_decoder(decoder, self.head.num_queries)
+        self.build_glid_decoder(decoder, 'head')
 
     def extract_feat(self, inputs: Tensor) -> GLIDDecoded:
-        """Encoder, BiFPN and query decoder.
-
-        Args:
-            inputs (Tensor): ``[B, 3, H, W]`` person crops.
-
-        Returns:
-            GLIDDecoded: neck ``feats`` (fine to coarse) and ``query_states``
-            ``[L, B, K, C]``.
-        """
-        feats = tuple(self.neck(self.backbone(inputs)))
-        out = self.decoder(feats)
-        return GLIDDecoded(feats, out['query_states'])
+        """Encoder, BiFPN and query decoder: ``[B, 3, H, W]`` person crops
+        -> ``GLIDDecoded(feats, query_states [L, B, K, C])``."""
+        return self.glid_extract_feat(inputs)
 
     def get_layer_depth(self, param_name: str) -> Tuple[int, int]:
         """``(layer_depth, num_layers)`` of a parameter for layer-wise lr

@@ -5,20 +5,21 @@ from mmseg.models.segmentors import EncoderDecoder
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded, build_query_decoder
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded, GLIDWiringMixin
 
 
 @MODELS.register_module(scopes=('mmseg', ))
-class GLIDEncoderDecoder(EncoderDecoder):
+class GLIDEncoderDecoder(GLIDWiringMixin, EncoderDecoder):
     """mmseg's EncoderDecoder with GLID's pre-trained query decoder.
 
     GLID Sec. 3.2 / Sec. 4: Swin encoder -> BiFPN -> the pre-trained query
     decoder with ``M`` queries ``[CLS] + e_i`` (eq. 3) -> a one-linear-layer
     decode head (:class:`GLIDMaskSegHead`, eq. 4). Everything else (loss,
     whole / slide inference, resizing, ``IoUMetric`` inputs) is mmseg's
-    :class:`EncoderDecoder`; only :meth:`extract_feat` adds the decoder, so
-    the decode head receives ``GLIDDecoded(feats, query_states)``; an
-    auxiliary head, if any, receives the neck's ``feats`` as usual.
+    :class:`EncoderDecoder`; only :meth:`extract_feat` adds the decoder
+    (:class:`GLIDWiringMixin`), so the decode head receives
+    ``GLIDDecoded(feats, query_states)``; an auxiliary head, if any,
+    receives the neck's ``feats`` as usual.
 
     The decoder is model-level (``decoder.*``) as in the pre-training model
     :class:`GLID`, so ``load_from`` a GLID pre-training checkpoint loads
@@ -54,31 +55,17 @@ class GLIDEncoderDecoder(EncoderDecoder):
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        if not hasattr(self.decode_head, 'num_queries'):
-            raise TypeError('decode_head must be a GLID query head with '
-                            f'num_queries, got {type(self.decode_head)}')
-        self.decoder = build_query_decoder(decoder,
-                                           self.decode_head.num_queries)
+        self.build_glid_decoder(decoder, 'decode_head')
 
     def extract_feat(self,
                      inputs: Tensor,
                      batch_img_metas: Optional[List[dict]] = None
                      ) -> GLIDDecoded:
-        """Encoder, BiFPN and query decoder.
-
-        Args:
-            inputs (Tensor): ``[B, 3, H, W]``.
-            batch_img_metas (list[dict], optional): Unused (GLID has no
-                scene-class embedding); accepted because mmseg's
-                ``DepthEstimator`` passes it (:class:`GLIDDepthEstimator`).
-
-        Returns:
-            GLIDDecoded: ``feats`` (neck outputs, fine to coarse) and
-            ``query_states`` ``[L, B, M, C]`` of every decoder block.
-        """
-        feats = tuple(self.neck(self.backbone(inputs)))
-        out = self.decoder(feats)
-        return GLIDDecoded(feats, out['query_states'])
+        """Encoder, BiFPN and query decoder: ``[B, 3, H, W]`` ->
+        ``GLIDDecoded(feats, query_states [L, B, M, C])``.
+        ``batch_img_metas`` is unused (GLID has no scene-class embedding);
+        accepted because mmseg's ``DepthEstimator`` passes it."""
+        return self.glid_extract_feat(inputs)
 
     def _auxiliary_head_forward_train(self, inputs: GLIDDecoded,
                                       data_samples: List) -> dict:

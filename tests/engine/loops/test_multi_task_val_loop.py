@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 import glid_mm  # noqa: F401
 from glid_mm.engine.loops import MultiTaskTestLoop, MultiTaskValLoop
 from glid_mm.engine.loops import multi_task_val_loop
+from glid_mm.utils.gppf_task_configs import resolve_task_configs
 
 TINY = ('configs/gppf/'
         'gppf_lego-r50-w16-n2_2xsimt-20i_coco128-camvid-hymenoptera.py')
@@ -122,7 +123,8 @@ def test_rank0_buffers_broadcast_then_restore(monkeypatch):
 
 @pytest.mark.parametrize('path', [TINY, PAPER], ids=osp.basename)
 def test_gppf_configs_declare_per_task_evaluation(path, project_root):
-    cfg = Config.fromfile(osp.join(project_root, path))
+    # the task configs named by path, as the model and loops load them
+    cfg = resolve_task_configs(Config.fromfile(osp.join(project_root, path)))
     assert cfg.val_cfg.type == 'MultiTaskValLoop'
     assert cfg.test_cfg.type == 'MultiTaskTestLoop'
     for split in ('val', 'test'):

@@ -183,3 +183,32 @@ def test_registered_for_three_toolboxes():
     for scope in ('mmdet', 'mmseg', 'mmpretrain'):
         assert MODELS.registries()[scope].get(
             'GPPFMultiTaskModel') is GPPFMultiTaskModel
+
+
+def test_task_given_by_config_path(tmp_path):
+    """``dict(from_config=<path>, **changes)``: the model of a single-task
+    config, without its backbone, in its default scope, with its top-level
+    data preprocessor (mmpretrain keeps it there) and the changes merged."""
+    path = tmp_path / 'cls_task.py'
+    path.write_text(
+        "default_scope = 'mmpretrain'\n"
+        'model = dict(\n'
+        "    type='ImageClassifier',\n"
+        "    backbone=dict(type='ResNet', depth=18),\n"
+        "    neck=dict(type='GlobalAveragePooling'),\n"
+        f"    head=dict(type='LinearClsHead', num_classes=2, "
+        f'in_channels={W * 32}))\n'
+        'data_preprocessor = dict(\n'
+        '    num_classes=2, mean=[0., 0., 0.], std=[255., 255., 255.])\n')
+    model = build(tasks=dict(
+        cls=dict(from_config=str(path), head=dict(num_classes=3)),
+        seg=copy.deepcopy(TASKS['seg'])))
+    assert model.task_scopes == dict(cls='mmpretrain', seg='mmseg')
+    assert model.tasks.cls.backbone is model.backbone
+    assert model.tasks.cls.head.num_classes == 3
+    assert type(model.tasks.cls.data_preprocessor).__name__ == \
+        'ClsDataPreprocessor'
+    log_vars = losses_and_grads(model, 'cls')
+    assert 'cls.loss' in log_vars
+    with pytest.raises(FileNotFoundError, match="tasks\\['cls'\\]"):
+        build(tasks=dict(cls=dict(from_config=str(tmp_path / 'no.py'))))

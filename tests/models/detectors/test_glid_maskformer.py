@@ -14,7 +14,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
-from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.registry import build_model
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))

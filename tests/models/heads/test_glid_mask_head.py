@@ -11,7 +11,7 @@ from mmengine.structures import InstanceData, PixelData
 import glid_mm  # noqa: F401
 from glid_mm.models.heads import GLIDMaskHead, GLIDMaskPredictor
 from glid_mm.models.heads.glid_mask_head import MASK2FORMER_TRAIN_CFG
-from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 
 L, B, Q, C, CM, S = 3, 2, 6, 16, 8, 16  # layers, batch, queries, widths, 1/4
 

@@ -18,7 +18,7 @@ from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
 from glid_mm.models.heads import GLIDPoseHead
-from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.registry import build_model
 
 TINY = 'configs/glid/glid-pose_swin-nano_1xb4-60e_coco-samples-256x192.py'

@@ -13,7 +13,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
-from glid_mm.models.heads.glid_mask_predictor import GLIDDecoded
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.registry import build_model
 
 CONFIG = 'configs/glid/glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py'

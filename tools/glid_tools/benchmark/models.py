@@ -32,7 +32,8 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PROJECT_ROOT = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 ARCHS = ('nano', 'base')
 
 # the nano encoder of configs/glid/*nano*: Swin width 32, 1 block per stage
