@@ -6,7 +6,7 @@
 # visible units, a 1-block BiFPN of width 32 and a 3-block query decoder of
 # width 64. Same code path as the Swin-B recipe; smoke-scale numbers, not
 # results. The mask-token (SimMIM-style) ablation of the encoder:
-# glid_swin-nano-masktoken_1xb16-300i_bundled-128px.py.
+# glid-masktoken_swin-nano_1xb16-300i_bundled-128px.py.
 #   python tools/train.py configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py
 _base_ = ['../_base_/runtimes/mmpretrain.py']
 

@@ -63,9 +63,14 @@ def cpu_model_wrapper(cfg) -> None:
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
         return
+    from mmengine.model import MMDistributedDataParallel
     wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
-    if wrapper_type in ('MMDistributedDataParallel',
-                        'mmengine.MMDistributedDataParallel'):
+    # mmengine's default wrapper under any spelling: plain, scope-prefixed
+    # ('mmdet.MMDistributedDataParallel' resolves to the same class) or the
+    # class itself
+    if wrapper_type is MMDistributedDataParallel or (
+            isinstance(wrapper_type, str) and wrapper_type.split('.')[-1]
+            == 'MMDistributedDataParallel'):
         wrapper.type = 'GlooDistributedDataParallel'
         wrapper.device_ids = None
         return

@@ -17,7 +17,7 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         # the encoder processes only the visible tokens (Sec. 3.1, "following
         # MAE"): 9 of 36 32-px units at 75 % masking; the mask-token ablation
-        # is glid_swin-b-masktoken_16xb128-coslr-300e_in1k-192px.py
+        # is glid-masktoken_swin-b_16xb128-coslr-300e_in1k-192px.py
         mask_mode='visible',
         # 192 px: token maps 48/24/12/6, window 6 as SimMIM's Swin-B
         stage_cfgs=dict(block_cfgs=dict(window_size=6)),

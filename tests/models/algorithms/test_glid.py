@@ -20,7 +20,7 @@ from glid_mm.registry import build_model
 
 NANO = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'
 NANO_MASKTOKEN = \
-    'configs/glid/glid_swin-nano-masktoken_1xb16-300i_bundled-128px.py'
+    'configs/glid/glid-masktoken_swin-nano_1xb16-300i_bundled-128px.py'
 
 
 @pytest.fixture

@@ -72,12 +72,20 @@ COLUMNS = (
 PARTS = ('encoder', 'fpn', 'decoder', 'head')
 
 
+#: fine-tuning tasks by config prefix (``glid-<task>_*``); other
+#: ``glid-<tag>_*`` names are pre-training ablations (``glid-dec3_*``)
+FINETUNE_TASKS = ('det', 'insseg', 'panseg', 'mtseg', 'semseg', 'depth',
+                  'pose')
+
+
 def config_task(path: str) -> str:
     """``'pretrain'``, or the fine-tuning task of a ``glid-<task>_*``
     config name."""
     name = osp.basename(path)
-    match = re.match(r'glid-([a-z]+)_', name)
-    return match.group(1) if match else 'pretrain'
+    match = re.match(r'glid-([a-z0-9]+)_', name)
+    if match and match.group(1) in FINETUNE_TASKS:
+        return match.group(1)
+    return 'pretrain'
 
 
 def config_input_size(path: str, scope: str) -> Tuple[int, int]:

@@ -156,9 +156,9 @@ GLID_PRETRAIN_MASKTOKEN = BenchModel(
     name='GLID mask-token',
     role='glid_mm',
     configs=dict(
-        base='configs/glid/glid_swin-b-masktoken_16xb128-coslr-300e_in1k-'
+        base='configs/glid/glid-masktoken_swin-b_16xb128-coslr-300e_in1k-'
         '192px.py',
-        nano='configs/glid/glid_swin-nano-masktoken_1xb16-300i_bundled-'
+        nano='configs/glid/glid-masktoken_swin-nano_1xb16-300i_bundled-'
         '128px.py'),
     parts=GLID_PRETRAIN.parts,
     note='ablation: SimMIM-style mask-token encoder on the full grid')
