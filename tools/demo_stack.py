@@ -13,6 +13,10 @@ from glid_tools.stack_demo import run_stack_demo
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--work-dir', default='work_dirs/stack_demo')
+    parser.add_argument(
+        '--no-progress',
+        action='store_true',
+        help='no progress bar (configs done, elapsed time, ETA)')
     args = parser.parse_args()
     run_stack_demo(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                   args.work_dir)
+                   args.work_dir, progress=not args.no_progress)

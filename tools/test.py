@@ -15,6 +15,7 @@ from functools import partial
 from mmengine.config import Config, DictAction
 
 import glid_mm  # noqa: F401  (version guard, safe checkpoints, registries)
+from glid_mm.utils.mim import load_config
 from glid_mm.utils.preflight import (check_built_runner, check_inputs,
                                      run_checked)
 
@@ -70,7 +71,8 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
-    cfg = Config.fromfile(args.config)
+    # Config.fromfile, with glid_mm:: bases resolved (glid_mm.utils.mim)
+    cfg = load_config(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher

@@ -19,6 +19,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 
 import glid_mm  # noqa: F401  (version guard, safe checkpoints, registries)
+from glid_mm.utils.mim import load_config
 from glid_mm.utils.preflight import (check_built_runner, check_inputs,
                                      run_checked)
 
@@ -63,7 +64,8 @@ def parse_args(argv=None):
 
 def build_cfg(args) -> Config:
     """The config with the command-line options applied, as mmdet does."""
-    cfg = Config.fromfile(args.config)
+    # Config.fromfile, with glid_mm:: bases resolved (glid_mm.utils.mim)
+    cfg = load_config(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher

@@ -10,6 +10,11 @@ over :func:`glid_tools.benchmark.inference.benchmark_inference`.
     python tools/benchmark/glid_panoptic_inference.py --arch nano \
         --device cpu --iters 2
 
+Without ``--arch`` the size follows the device: ``base`` on CUDA, ``nano``
+on the CPU (``python tools/benchmark/glid_panoptic_inference.py`` on a machine
+without a GPU is the CPU smoke run). A progress bar (mmengine's
+``ProgressBar``) shows the models done, elapsed time and ETA.
+
 Writes ``<out-dir>/glid_panoptic_inference.{json,md}``.
 """
 import sys

@@ -8,6 +8,11 @@ FLOPs and MFU. Thin wrapper over
     python tools/benchmark/glid_pretrain_step.py --arch nano --device cpu \
         --iters 2
 
+Without ``--arch`` the size follows the device: ``base`` on CUDA, ``nano``
+on the CPU (``python tools/benchmark/glid_pretrain_step.py`` on a machine
+without a GPU is the CPU smoke run). A progress bar (mmengine's
+``ProgressBar``) shows the models done, elapsed time and ETA.
+
 Writes ``<out-dir>/glid_pretrain_step.{json,md}``.
 """
 import sys

@@ -46,6 +46,8 @@ def parse_args(argv=None):
     p.add_argument('--repeats', type=int, default=1)
     p.add_argument('--device', default='cpu')
     p.add_argument('--out-dir', default='work_dirs/benchmark')
+    p.add_argument('--no-progress', action='store_true',
+                   help='no progress bar (elapsed time and ETA)')
     args = p.parse_args(argv)
     preset = args.preset or ('paper' if args.device.startswith('cuda') else
                              'cpu')
@@ -68,7 +70,8 @@ def main(argv=None):
         vocab_size=args.vocab_size,
         num_beams=args.num_beams,
         repeats=args.repeats,
-        device=args.device)
+        device=args.device,
+        progress=not args.no_progress)
     result['preset'] = args.preset
     paths = write_results(result, args.out_dir)
     print(json.dumps(result, indent=2))

@@ -10,6 +10,11 @@ model) on random images.
     python tools/benchmark/m3i_pretrain_step.py --arch nano --device cpu \
         --iters 2
 
+Without ``--arch`` the size follows the device: ``base`` on CUDA, ``nano``
+on the CPU (``python tools/benchmark/m3i_pretrain_step.py`` on a machine
+without a GPU is the CPU smoke run). A progress bar (mmengine's
+``ProgressBar``) shows the models done, elapsed time and ETA.
+
 Writes ``<out-dir>/m3i_pretrain_step.{json,md}``.
 """
 import sys

@@ -6,6 +6,10 @@ overhead, and parameters / FLOPs of configs/glid.
     python tools/benchmark/run_all.py --device cuda          # issue settings
     python tools/benchmark/run_all.py --arch nano --device cpu --iters 2
 
+Without ``--arch`` the sizes follow the device: ``base`` (the issue's) on
+CUDA, ``nano`` on the CPU. Each benchmark shows a progress bar with elapsed
+time and ETA (mmengine's ``ProgressBar``; ``--no-progress`` hides them).
+
 Writes each benchmark's ``<out-dir>/<name>.{json,md}`` and the whole run as
 ``<out-dir>/benchmark_suite.{json,md}`` (machine, versions and settings
 once, then every table). A benchmark that fails as a whole is recorded in
@@ -55,32 +59,35 @@ def _jobs(args):
     sizes = SIZES[args.arch]
     common = dict(arch=args.arch, device=args.device, dtype=args.dtype,
                   warmup=args.warmup, iters=args.iters)
+    progress = not args.no_progress
     batch = args.batch_size
     return dict(
         pretrain=lambda: benchmark_pretrain_step(
             batch_size=batch or sizes['pretrain'][0],
-            img_size=sizes['pretrain'][1], **common),
+            img_size=sizes['pretrain'][1], progress=progress, **common),
         panoptic=lambda: benchmark_inference(
             'panoptic', batch_size=batch or 1, img_size=sizes['panoptic'],
-            **common),
+            progress=progress, **common),
         detection=lambda: benchmark_inference(
             'detection', batch_size=batch or 1, img_size=sizes['detection'],
-            **common),
-        side_costs=lambda: benchmark_side_costs(batch_size=batch, **common),
+            progress=progress, **common),
+        side_costs=lambda: benchmark_side_costs(
+            batch_size=batch, progress=progress, **common),
         complexity=lambda: benchmark_complexity(
             args.complexity_configs or
             ('*' if args.arch == 'base' else '*nano*'),
             with_peers=args.arch == 'base',
-            device=args.device))
+            device=args.device,
+            progress=progress))
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     jobs = _jobs(args)
     results, failures = [], {}
-    for name in args.only:
+    for i, name in enumerate(args.only, 1):
         start = time.perf_counter()
-        print(f'[run_all] {name} ...', flush=True)
+        print(f'[run_all] {i}/{len(args.only)} {name} ...', flush=True)
         try:
             result = jobs[name]()
         except Exception as exc:  # recorded; the suite goes on

@@ -12,9 +12,12 @@
    reconstruction / original.
 
 Everything runs through ``tools/train.py`` and the converter tool, exactly
-as a user would run them. The numbers are those of minutes of CPU training
-at 64-160 px with a nano model: they show the pipeline and the direction of
-the pre-training effect, not the paper's results.
+as a user would run them. While they run, a progress bar (mmengine's
+``ProgressBar``) counts the training iterations of all stages together,
+read from each run's log, with elapsed time and ETA. The numbers are those
+of minutes of CPU training at 64-160 px with a nano model: they show the
+pipeline and the direction of the pre-training effect, not the paper's
+results.
 """
 import os
 import os.path as osp
@@ -23,32 +26,60 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from glid_tools.progress import Progress, last_train_iter
 from glid_tools.stack_demo import last_metrics, read_scalars, write_results
 
 PRETRAIN_CFG = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'
 FINETUNE_CFG = 'configs/glid/glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py'
 
 
-def _run(cmd: List[str], root: str, log: str) -> None:
+def _say(bar: Optional[Progress], msg: str) -> None:
+    """Print a stage line below the progress bar."""
+    if bar is not None:
+        bar.newline()
+    print(msg, flush=True)
+
+
+def _run(cmd: List[str], root: str, log: str,
+         bar: Optional[Progress] = None, iters: int = 0,
+         poll_s: float = 1.0) -> None:
+    """Run ``cmd`` with its output in ``log``; with ``bar``, move it by the
+    training iterations the run logs (``iters`` in all)."""
     t0 = time.time()
+    start = bar.completed if bar is not None else 0
     with open(log, 'w') as f:
-        proc = subprocess.run(cmd, cwd=root, stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, cwd=root, stdout=f, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                proc.wait(timeout=poll_s)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if bar is not None and iters:
+                done = last_train_iter(log)
+                if done:
+                    bar.update_to(start + min(done, iters))
     if proc.returncode != 0:
         with open(log) as f:
             tail = f.read()[-3000:]
+        if bar is not None:
+            bar.newline()
         raise RuntimeError(f'command failed ({" ".join(cmd)}); log {log}:\n'
                            f'{tail}')
-    print(f'[glid-demo]   done in {time.time() - t0:.0f} s (log: {log})',
-          flush=True)
+    if bar is not None and iters:
+        bar.update_to(start + iters)
+    _say(bar, f'[glid-demo]   done in {time.time() - t0:.0f} s (log: {log})')
 
 
 def _train(root: str, config: str, work_dir: str,
-           options: Optional[List[str]] = None) -> List[dict]:
+           options: Optional[List[str]] = None,
+           bar: Optional[Progress] = None, iters: int = 0) -> List[dict]:
     os.makedirs(work_dir, exist_ok=True)
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir]
     if options:
         cmd += ['--cfg-options'] + options
-    _run(cmd, root, osp.join(work_dir, 'train.log'))
+    _run(cmd, root, osp.join(work_dir, 'train.log'), bar, iters)
     return read_scalars(work_dir)
 
 
@@ -158,15 +189,24 @@ TABLE4_INITS = [('random init', None), ('backbone', 'backbone'),
 
 
 def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
-                  finetune_iters: int = 800, table4: bool = False) -> dict:
+                  finetune_iters: int = 800, table4: bool = False,
+                  progress: bool = True) -> dict:
     """Run the demo; with ``table4`` fine-tune from the four
     initialisations of GLID Table 4 (random, backbone, backbone + BiFPN,
-    all pre-trained weights) instead of two (all, random)."""
+    all pre-trained weights) instead of two (all, random). ``progress``
+    shows a progress bar over all training iterations with elapsed time
+    and ETA (mmengine's ``ProgressBar``)."""
     work_dir = osp.abspath(work_dir)
     os.makedirs(work_dir, exist_ok=True)
     pre_dir = osp.join(work_dir, 'pretrain')
+    inits = TABLE4_INITS if table4 else [TABLE4_INITS[-1], TABLE4_INITS[0]]
     print(f'[glid-demo] 1/4 pre-training the nano GLID for {pretrain_iters} '
           'iterations on the bundled images ...', flush=True)
+    # every training iteration of the demo (the ETA assumes a fine-tuning
+    # iteration costs what a pre-training one does; conversion, evaluation
+    # and start-up are not counted)
+    bar = Progress(pretrain_iters + finetune_iters * len(inits),
+                   enabled=progress)
     pre_records = _train(root, PRETRAIN_CFG, pre_dir, [
         f'train_cfg.max_iters={pretrain_iters}',
         # the cosine decay ends with training (it starts after the 10-step
@@ -174,12 +214,10 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
         f'param_scheduler.1.end={max(pretrain_iters, 11)}',
         f'default_hooks.checkpoint.interval={pretrain_iters}',
         f'default_hooks.logger.interval={min(10, pretrain_iters)}'
-    ])
+    ], bar, pretrain_iters)
     pre_ckpt = osp.join(pre_dir, f'iter_{pretrain_iters}.pth')
 
-    print('[glid-demo] 2/4 converting the pre-training checkpoint ...',
-          flush=True)
-    inits = TABLE4_INITS if table4 else [TABLE4_INITS[-1], TABLE4_INITS[0]]
+    _say(bar, '[glid-demo] 2/4 converting the pre-training checkpoint ...')
     init_ckpts = {}
     for name, mode in inits:
         if mode is None:
@@ -191,7 +229,7 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
             sys.executable,
             'tools/model_converters/glid_pretrain_to_finetune.py', pre_ckpt,
             init_ckpts[name], '--config', FINETUNE_CFG, '--mode', mode
-        ], root, osp.join(work_dir, f'convert{suffix}.log'))
+        ], root, osp.join(work_dir, f'convert{suffix}.log'), bar)
 
     ft_options = [
         f'train_cfg.max_iters={finetune_iters}',
@@ -203,13 +241,14 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
     runs = {}
     for name, mode in inits:
         extra = [] if mode is None else [f'load_from={init_ckpts[name]}']
-        print(f'[glid-demo] 3/4 fine-tuning on CamVid ({name}, '
-              f'{finetune_iters} iterations) ...', flush=True)
+        _say(bar, f'[glid-demo] 3/4 fine-tuning on CamVid ({name}, '
+             f'{finetune_iters} iterations) ...')
         tag = 'finetune_' + ('random' if mode is None else mode.replace(
             '+', '_'))
         runs[name] = _train(root, FINETUNE_CFG, osp.join(work_dir, tag),
-                            ft_options + extra)
+                            ft_options + extra, bar, finetune_iters)
 
+    bar.close()
     print('[glid-demo] 4/4 writing the results ...', flush=True)
     pre_loss = _losses(pre_records)
     steps = sorted(pre_loss)

@@ -15,6 +15,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from glid_tools.progress import Progress
+
 
 def read_scalars(work_dir: str) -> List[dict]:
     """All records of the newest ``vis_data/scalars.json`` in ``work_dir``."""
@@ -70,18 +72,26 @@ def run_config(config: str, work_dir: str, root: str,
         metrics=last_metrics(records))
 
 
-def run_stack_demo(root: str, work_dir: str) -> List[dict]:
+def run_stack_demo(root: str, work_dir: str,
+                   progress: bool = True) -> List[dict]:
+    """Train and evaluate every ``configs/stack`` config; ``progress``
+    shows a progress bar over the configs with elapsed time and ETA
+    (mmengine's ``ProgressBar``)."""
     configs = sorted(glob.glob(osp.join(root, 'configs', 'stack', '*.py')))
     if not configs:
         raise FileNotFoundError(f'no configs in {root}/configs/stack')
     results = []
+    bar = Progress(len(configs), enabled=progress)
     for config in configs:
         name = osp.splitext(osp.basename(config))[0]
+        bar.newline()
         print(f'[demo] training + evaluating {name} ...', flush=True)
         res = run_config(config, osp.join(work_dir, name), root)
         print(f'[demo]   {res["iters"]} iters in {res["seconds"]} s, '
               f'metrics {res["metrics"]}', flush=True)
         results.append(res)
+        bar.update()
+    bar.close()
     lines = ['| config | iters | last loss | metrics | seconds |',
              '|---|---|---|---|---|']
     for r in results:

@@ -14,13 +14,15 @@ def add_common_args(parser: argparse.ArgumentParser,
                     iters: int = 10,
                     warmup: int = 2) -> argparse.ArgumentParser:
     """``--arch --device --dtype --batch-size --iters --warmup --threads
-    --out-dir --strict`` (the size flags are the script's own)."""
+    --out-dir --no-progress --strict`` (the size flags are the script's
+    own)."""
     parser.add_argument(
         '--arch',
         choices=('base', 'nano'),
-        default='base',
+        default=None,
         help="'base': the paper's Swin-B models and the peers' Swin-B "
-        "configs; 'nano': nano models for CPU smoke runs")
+        "configs; 'nano': nano models for CPU smoke runs (default: base "
+        'on CUDA, nano on the CPU, where base takes hours on 2 cores)')
     parser.add_argument(
         '--device',
         default=None,
@@ -43,6 +45,10 @@ def add_common_args(parser: argparse.ArgumentParser,
         help='torch CPU threads (default: torch\'s own choice)')
     parser.add_argument('--out-dir', default=DEFAULT_OUT_DIR)
     parser.add_argument(
+        '--no-progress',
+        action='store_true',
+        help='no progress bar (elapsed time and ETA) while measuring')
+    parser.add_argument(
         '--strict',
         action='store_true',
         help='exit 1 when a glid_mm model did not run (peers that cannot '
@@ -51,13 +57,21 @@ def add_common_args(parser: argparse.ArgumentParser,
 
 
 def resolve_common(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill the device / dtype defaults and apply ``--threads``."""
+    """Fill the device / arch / dtype defaults and apply ``--threads``.
+
+    Without ``--arch`` the size follows the device, as
+    ``tools/benchmark/lit_decoding.py``'s presets do: the paper's Swin-B
+    (``base``) on CUDA, the nano models on the CPU (``--arch base --device
+    cpu`` still runs the paper sizes on the CPU).
+    """
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device is None:
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         raise SystemExit(f'--device {args.device}: no CUDA device here')
+    if getattr(args, 'arch', 'base') is None:
+        args.arch = 'base' if args.device.startswith('cuda') else 'nano'
     if args.dtype is None:
         args.dtype = 'bf16' if args.device.startswith('cuda') else 'fp32'
     return args
@@ -122,6 +136,7 @@ def pretrain_step_main(argv, cli_help: str, batch_sizes: Dict[str, int],
         warmup=args.warmup,
         iters=args.iters,
         with_flops=not args.no_flops,
+        progress=not args.no_progress,
         **bench_kwargs)
     return finish(result, args)
 
@@ -176,5 +191,6 @@ def inference_main(argv, cli_help: str, task: str, ours,
         warmup=args.warmup,
         iters=args.iters,
         with_flops=not args.no_flops,
-        models=models)
+        models=models,
+        progress=not args.no_progress)
     return finish(result, args)

@@ -39,6 +39,7 @@ from glid_tools.benchmark.models import (PROJECT_ROOT, BenchModel, build_model, 
                      mask2former)
 from glid_tools.benchmark.pretrain_step import pretrain_batch, total_loss
 from glid_tools.benchmark.report import make_result, run_row
+from glid_tools.progress import Progress
 
 # supp. Table 3 (head parameters, M) by config task prefix
 PAPER_HEAD_PARAMS_M = {
@@ -232,14 +233,18 @@ def find_configs(pattern: str = '*') -> List[str]:
 def benchmark_complexity(pattern: str = '*',
                          img_size: Optional[Sequence[int]] = None,
                          with_peers: bool = True,
-                         device: str = 'cpu') -> dict:
+                         device: str = 'cpu',
+                         progress: bool = True) -> dict:
     """One row per matching ``configs/glid`` config (+ Mask2Former Swin-B
-    as the MSDeformAttn reference); see the module docstring."""
+    as the MSDeformAttn reference); see the module docstring. ``progress``
+    shows a progress bar with elapsed time and ETA over the configs
+    (mmengine's ``ProgressBar``)."""
     dev = torch.device(device)
     configs = find_configs(pattern)
     if not configs:
         raise FileNotFoundError(f'no configs/glid/*.py matches {pattern!r}')
     rows = []
+    bar = Progress(len(configs) + bool(with_peers), enabled=progress)
     for path in configs:
         task = config_task(path)
         arch = re.search(r'_(swin-[a-z]+)', osp.basename(path))
@@ -248,6 +253,7 @@ def benchmark_complexity(pattern: str = '*',
                     paper=_paper(task, arch))
         rows.append(run_row(base,
                             lambda: measure_config(path, dev, img_size)))
+        bar.update()
     if with_peers:
         spec = mask2former(100, 50)
         path = spec.config('base')
@@ -261,6 +267,8 @@ def benchmark_complexity(pattern: str = '*',
         rows.append(
             run_row(base,
                     lambda: measure_config(path, dev, size, spec, 'base')))
+        bar.update()
+    bar.close()
     return make_result(
         name='model_complexity',
         title='Parameters and FLOPs of configs/glid, per part',

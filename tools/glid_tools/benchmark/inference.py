@@ -37,6 +37,7 @@ from glid_tools.benchmark.models import (DETR, DINO, GLID_DETECTION, GLID_PANOPT
                      build_model, load_config, mask2former, model_note,
                      model_queries)
 from glid_tools.benchmark.report import make_result, run_row
+from glid_tools.progress import Progress
 
 NO_BF16 = ("mmcv's MultiScaleDeformableAttention CUDA kernel has no bf16 "
            'version (float, double, half only)')
@@ -163,8 +164,8 @@ def benchmark_inference(task: str,
                         warmup: int = 2,
                         iters: int = 10,
                         with_flops: bool = True,
-                        models: Optional[Sequence[BenchModel]] = None
-                        ) -> dict:
+                        models: Optional[Sequence[BenchModel]] = None,
+                        progress: bool = True) -> dict:
     """Time ``test_step`` of GLID and its peers; see the module docstring.
 
     Args:
@@ -178,6 +179,8 @@ def benchmark_inference(task: str,
         with_flops: Count forward FLOPs per part.
         models: Rows (default: the task's GLID model and its peers); the
             first is the reference of ``speed vs GLID``.
+        progress: Show a progress bar with elapsed time and ETA over the
+            models (mmengine's ``ProgressBar``).
     """
     if task not in ('panoptic', 'detection'):
         raise ValueError(f"task must be 'panoptic' or 'detection', got "
@@ -194,6 +197,7 @@ def benchmark_inference(task: str,
     dev = torch.device(device)
     env = collect_environment(dev)
     rows: List[dict] = []
+    bar = Progress(len(models), enabled=progress)
     for spec in models:
         holder = {}
         base = dict(model=spec.name, role=spec.role,
@@ -216,6 +220,8 @@ def benchmark_inference(task: str,
             rows[-1]['note'] = (f'fp16 autocast instead of {dtype}: '
                                 f'{NO_BF16}; ' + rows[-1].get('note', ''))
             holder.clear()
+        bar.update()
+    bar.close()
     ref = rows[0].get('images_per_s')
     for row in rows:
         if ref and row.get('images_per_s'):

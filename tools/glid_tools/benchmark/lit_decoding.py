@@ -11,10 +11,10 @@ import platform
 from typing import Optional
 
 import torch
-from mmengine.utils import ProgressBar
 
 from glid_tools.benchmark.measure import time_fn
 from glid_tools.benchmark.report import write_json_markdown
+from glid_tools.progress import Progress
 
 from glid_mm.models.decoders.lit_decoding import beam_search, sample_decode
 from glid_mm.models.decoders.lit_text_decoder import LiTTextDecoder
@@ -88,12 +88,12 @@ def benchmark_decoding(batch_size: int = 64,
             (f'beam search ({num_beams} beams)', lambda: beam_search(
                 decoder, memory, prompts, num_beams=num_beams, alpha=0.1,
                 **common))]
-    bar = ProgressBar(len(runs)) if progress else None
+    bar = Progress(len(runs), enabled=progress)
     times = []
     for _, fn in runs:
         times.append(_time(fn, dev, repeats))
-        if bar is not None:
-            bar.update()
+        bar.update()
+    bar.close()
     t_cached, t_uncached, t_beam = times
     return dict(
         device=(torch.cuda.get_device_name(dev) if dev.type == 'cuda' else

@@ -38,6 +38,7 @@ from glid_tools.benchmark.measure import (CPU_MEMORY_NOTE, CUDA_MEMORY_NOTE, aut
 from glid_tools.benchmark.models import (GLID_PRETRAIN, GLID_PRETRAIN_MASKTOKEN, SIMMIM,
                      BenchModel, build_model, load_config, model_note)
 from glid_tools.benchmark.report import make_result, run_row
+from glid_tools.progress import Progress
 
 COLUMNS = (
     ('model', 'model', ''),
@@ -372,7 +373,8 @@ def benchmark_pretrain_step(arch: str = 'base',
                                 SIMMIM),
                             name: str = 'glid_pretrain_step',
                             title: str = 'GLID pre-training step vs SimMIM',
-                            description: Optional[str] = None) -> dict:
+                            description: Optional[str] = None,
+                            progress: bool = True) -> dict:
     """Time one pre-training step of each model; see the module docstring.
 
     Args:
@@ -386,6 +388,8 @@ def benchmark_pretrain_step(arch: str = 'base',
         models: The rows; the first is the reference of ``speed vs GLID``.
         name, title, description: Of the result (its file name and table
             heading); the defaults are GLID vs SimMIM's.
+        progress: Show a progress bar with elapsed time and ETA over the
+            models (mmengine's ``ProgressBar``).
 
     Returns:
         dict: a result for :func:`glid_tools.benchmark.report.write_results`.
@@ -400,6 +404,7 @@ def benchmark_pretrain_step(arch: str = 'base',
     if dev.type == 'cuda':
         peak, peak_note = dense_bf16_peak_tflops(env['gpu'])
     rows: List[dict] = []
+    bar = Progress(len(models), enabled=progress)
     for spec in models:
         base = dict(model=spec.name, role=spec.role,
                     config=spec.config(arch))
@@ -408,6 +413,8 @@ def benchmark_pretrain_step(arch: str = 'base',
                 base, lambda: _measure(spec, arch, dev, dtype, batch_size,
                                        img_size, warmup, iters, with_flops,
                                        peak)))
+        bar.update()
+    bar.close()
     ref = rows[0].get('images_per_s')
     for row in rows:
         if ref and row.get('images_per_s'):

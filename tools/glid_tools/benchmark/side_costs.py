@@ -36,6 +36,7 @@ from glid_tools.benchmark.measure import (CPU_MEMORY_NOTE, CUDA_MEMORY_NOTE, aut
                       peak_memory, time_fn)
 from glid_tools.benchmark.models import load_config
 from glid_tools.benchmark.report import make_result, run_rows
+from glid_tools.progress import Progress
 
 COLUMNS = (
     ('group', 'group', ''),
@@ -63,7 +64,9 @@ LIT_SETTINGS = dict(
 def lit_rows(arch: str, device: str) -> List[dict]:
     """LiT decoding speed rows."""
     from glid_tools.benchmark.lit_decoding import benchmark_decoding
-    r = benchmark_decoding(device=device, **LIT_SETTINGS[arch])
+    # one bar for the three groups (benchmark_side_costs'), none inside
+    r = benchmark_decoding(device=device, progress=False,
+                           **LIT_SETTINGS[arch])
     setting = (f"{r['arch']} decoder ({r['num_layers']} layers), batch "
                f"{r['batch_size']}, length {r['seq_len']}, "
                f"{r['memory_tokens']} image tokens, fp32")
@@ -231,7 +234,8 @@ def benchmark_side_costs(arch: str = 'base',
                          batch_size: Optional[int] = None,
                          img_size: Optional[int] = None,
                          warmup: int = 1,
-                         iters: int = 5) -> dict:
+                         iters: int = 5,
+                         progress: bool = True) -> dict:
     """The three measurements above in one result.
 
     Args:
@@ -243,6 +247,8 @@ def benchmark_side_costs(arch: str = 'base',
         batch_size, img_size: Lego / SIMT input (default: base 32 x 224,
             nano 2 x 64).
         warmup, iters: Untimed and timed runs.
+        progress: Show a progress bar with elapsed time and ETA over the
+            three groups (mmengine's ``ProgressBar``).
     """
     if arch not in GPPF_CONFIGS:
         raise ValueError(f"arch must be one of {sorted(GPPF_CONFIGS)}, got "
@@ -252,13 +258,18 @@ def benchmark_side_costs(arch: str = 'base',
     dev = torch.device(device)
     args = (arch, dev, dtype, batch_size, img_size, warmup, iters)
     rows = []
+    bar = Progress(3, enabled=progress)
     rows += run_rows(dict(group='LiT decoding', measurement='decoding',
                           role='glid_mm'), lambda: lit_rows(arch, device))
+    bar.update()
     rows += run_rows(dict(group='GPPF lego memory', measurement='lego step',
                           role='glid_mm'), lambda: lego_rows(*args))
+    bar.update()
     rows += run_rows(dict(group='GPPF SIMT overhead',
                           measurement='gradient averaging',
                           role='glid_mm'), lambda: simt_rows(*args))
+    bar.update()
+    bar.close()
     return make_result(
         name='side_costs',
         title='LiT decoding, GPPF lego memory and SIMT overhead',
