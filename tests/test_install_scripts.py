@@ -212,6 +212,7 @@ def test_install_detects_corrupt_wheelhouse(tmp_path):
     assert f'full log: {logs}/verify.log' in res.stderr
 
 
+@pytest.mark.slow
 def test_install_dry_run(tmp_path):
     wh = fake_wheelhouse(tmp_path / 'wh')
     logs = tmp_path / 'logs'

@@ -115,6 +115,7 @@ print('BiFPN' in names['mmdet' if hidden != 'mmdet' else 'mmseg'])
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('hidden', TOOLBOXES)
 def test_import_with_one_toolbox_missing(hidden, tmp_path):
     """``import glid_mm`` works with any three of the four toolboxes; the

@@ -15,6 +15,8 @@ import torch
 
 from glid_tools.stack_demo import read_scalars
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 CONFIG = 'configs/stack/resnet18_1xb4-2it_hymenoptera-112px.py'
 COMMON = [
     'randomness.seed=0', 'randomness.deterministic=True',

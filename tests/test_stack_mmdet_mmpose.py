@@ -13,6 +13,8 @@ import pytest
 
 from glid_tools.stack_demo import last_metrics, read_scalars
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 CASES = {
     'configs/stack/mask-rcnn_r18_fpn_1xb2-2it_coco128.py':
     ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP'),

@@ -17,6 +17,9 @@ import pytest
 from glid_tools import load_script
 from glid_tools.stack_demo import read_scalars
 
+# a module-scoped training run feeds every test here
+pytestmark = pytest.mark.slow
+
 CONFIG = 'configs/stack/resnet18_1xb4-2it_hymenoptera-112px.py'
 KEY = 'accuracy/top1'  # percentage
 

@@ -15,6 +15,9 @@ import pytest
 from glid_tools import load_script
 from glid_tools.stack_demo import read_scalars
 
+# a module-scoped training run feeds every test here
+pytestmark = pytest.mark.slow
+
 CONFIG = 'configs/stack/fcn_r18-d8_1xb2-2it_camvid-128x160.py'
 METRICS = ('aAcc', 'mIoU', 'mAcc')  # percentages
 

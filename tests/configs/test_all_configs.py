@@ -15,6 +15,8 @@ from mmengine.registry import init_default_scope
 import glid_mm  # noqa: F401
 from glid_mm.registry import build_model
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
     osp.relpath(p, ROOT)

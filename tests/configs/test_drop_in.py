@@ -41,6 +41,7 @@ def _train_with_toolbox(toolbox, cfg_file, tmp_path):
     return [r['loss'] for r in records if 'loss' in r]
 
 
+@pytest.mark.slow
 def test_glid_pieces_under_mmdet_detr_config(project_root, data_root):
     cfg = Config.fromfile(osp.join(project_root, CFG))
     # mmdet's DETR pipeline and metric are kept as they are
@@ -83,6 +84,7 @@ def test_glid_pieces_under_mmdet_detr_config(project_root, data_root):
     ('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
      dict(start_level=1, num_outs=5, add_extra_convs='on_input')),
 ])
+@pytest.mark.slow
 def test_bifpn_replaces_fpn_in_stock_mmdet_configs(project_root, data_root,
                                                    base, neck):
     """``type='FPN'`` -> ``type='BiFPN'`` with FPN's own arguments in a
@@ -128,6 +130,7 @@ def test_bifpn_replaces_fpn_in_stock_mmdet_configs(project_root, data_root,
     assert grads and any(g.abs().sum() > 0 for g in grads)
 
 
+@pytest.mark.slow
 def test_stock_retinanet_with_bifpn_trains_with_mmdets_own_train_py(
         project_root, data_root, tmp_path):
     """What a user writes: a stock RetinaNet config, ``type='BiFPN'`` in
@@ -171,6 +174,7 @@ log_processor = dict(by_epoch=False)
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
 
 
+@pytest.mark.slow
 def test_stock_semantic_fpn_with_lego_backbone_and_bifpn_trains_with_mmseg(
         project_root, data_root, tmp_path):
     """mmseg's stock Semantic FPN with ``LegoResNet`` as the backbone and

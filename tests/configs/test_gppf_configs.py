@@ -12,6 +12,8 @@ from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
 from glid_mm.utils.gppf_task_configs import (FROM_CONFIG, is_task_config_ref,
                                              resolve_task_configs)
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MULTI = sorted(glob.glob(osp.join(ROOT, 'configs/gppf/*.py')))
 TASKS = sorted(glob.glob(osp.join(ROOT, 'configs/gppf/tasks/*.py')))

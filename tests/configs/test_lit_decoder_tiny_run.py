@@ -1,3 +1,4 @@
+import pytest
 """The tiny derived-task config runs end to end in mmengine's Runner:
 tokenizer hook, task sampler / batch sampler, loss, decoding, metric,
 checkpoint with the tokenizer, and a test run restored from it."""
@@ -22,6 +23,7 @@ def _shrink(loader, n, batch):
             task.dataset.split = 'val'  # fewer label maps to scan
 
 
+@pytest.mark.slow
 def test_tiny_config_train_val_test(project_root, tmp_path, monkeypatch):
     monkeypatch.chdir(project_root)
     cfg = Config.fromfile(TINY)

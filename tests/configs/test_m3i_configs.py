@@ -136,6 +136,7 @@ def test_tiny_dataset_gives_two_views_and_labels(project_root, data_root):
     assert 'gt_label' not in coco['data_samples']
 
 
+@pytest.mark.slow
 def test_tiny_config_losses_fall(project_root, tmp_path):
     torch.manual_seed(0)
     runner = _tiny_runner(project_root, TINY, tmp_path, max_iters=30)

@@ -78,11 +78,16 @@ def test_input_samples_not_modified():
 
 def test_registered_in_mmdet():
     from mmdet.registry import METRICS
-    metric = METRICS.build(dict(type='DetSemSegIoUMetric',
-                                iou_metrics=['mIoU']))
+    from mmengine.registry import DefaultScope
+
+    # mmengine builds in the current scope's registry: make it mmdet's
+    # (another test may have left its own scope current)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        metric = METRICS.build(
+            dict(type='DetSemSegIoUMetric', iou_metrics=['mIoU']))
+        things = METRICS.build(dict(type='ThingsCocoMetric'))
     assert isinstance(metric, DetSemSegIoUMetric)
-    assert isinstance(METRICS.build(dict(type='ThingsCocoMetric')),
-                      ThingsCocoMetric)
+    assert isinstance(things, ThingsCocoMetric)
 
 
 def test_missing_fields():

@@ -23,6 +23,9 @@ from glid_tools.benchmark.models import parse_peer_config, resolve_config
 from glid_tools.benchmark.pretrain_step import mfu
 from glid_tools.benchmark.report import markdown_table
 
+# a module-scoped training run feeds every test here
+pytestmark = pytest.mark.slow
+
 NANO = ['--arch', 'nano', '--device', 'cpu', '--iters', '1', '--warmup', '0']
 CARAFE = 'CARAFE=mmdet::carafe/faster-rcnn_r50_fpn-carafe_1x_coco.py'
 

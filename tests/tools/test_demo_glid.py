@@ -1,9 +1,12 @@
+import pytest
 """The README's main job, at a few iterations: every stage runs and writes
 its outputs (the full-length run is recorded in docs/status.md)."""
 import json
 import os.path as osp
 import subprocess
 import sys
+
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
 
 
 def test_glid_demo_end_to_end(project_root, tmp_path):

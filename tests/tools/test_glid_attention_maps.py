@@ -60,6 +60,7 @@ def test_pretrain_model_uses_mask_queries(project_root, image, tmp_path):
         query_attention(model, img, size=(60, 64))
 
 
+@pytest.mark.slow
 def test_tool_runs(project_root, image, tmp_path):
     out = tmp_path / 'att.png'
     proc = subprocess.run([

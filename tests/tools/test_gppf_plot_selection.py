@@ -145,8 +145,12 @@ def test_gppf_configs_log_the_selection(project_root):
     for path, interval in ((TINY, 1), (PAPER, 1000)):
         hooks = Config.fromfile(osp.join(project_root, path)).custom_hooks
         types = [h['type'] for h in hooks]
-        # GumbelTemperatureHook stays first (tests override custom_hooks.0)
-        assert types == ['GumbelTemperatureHook', 'GPPFSelectionLoggerHook']
+        # GumbelTemperatureHook stays first (tests override custom_hooks.0);
+        # the runtime's hooks (configs/_base_/runtimes/) come last
+        assert types == [
+            'GumbelTemperatureHook', 'GPPFSelectionLoggerHook',
+            'FiniteLossHook', 'AtomicCheckpointHook'
+        ]
         assert hooks[1]['interval'] == interval
 
 
@@ -201,6 +205,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_plots_from_a_real_simt_run(tmp_path, project_root):
     """2 SIMT iterations of the tiny config on 2 CPU processes (gloo); the
     tool plots the selection logged by the config's hook (interval 1)."""

@@ -9,6 +9,7 @@ import pytest
 from glid_tools.benchmark.lit_decoding import benchmark_decoding
 
 
+@pytest.mark.slow
 def test_benchmark_script_writes_results(project_root, tmp_path):
     cmd = [
         sys.executable, 'tools/benchmark/lit_decoding.py', '--arch', 'tiny',

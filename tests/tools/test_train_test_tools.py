@@ -68,6 +68,7 @@ def test_test_tool_checks_checkpoint(config, tmp_path):
         main_test([config, str(tmp_path / 'missing.pth')])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool', ['train.py', 'test.py'])
 def test_tools_run_as_scripts(project_root, tool):
     proc = subprocess.run([sys.executable, f'tools/{tool}', '--help'],

@@ -288,6 +288,7 @@ def gppf(project_root):
         Config.fromfile(osp.join(project_root, GPPF_CFG)))
 
 
+@pytest.mark.slow
 def test_gppf_task_loaders_are_checked(gppf, data_root, tmp_path):
     cfg = copy.deepcopy(gppf)
     det = cfg.train_dataloader.det.dataset
@@ -335,6 +336,7 @@ def test_simt_loop_refuses_weights_without_data():
 # ----------------------------------------------------------------------
 # tools/train.py runs the pre-flight (one subprocess)
 # ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_train_tool_stops_on_a_broken_annotation_file(project_root, configs,
                                                       data_root, tmp_path):
 

@@ -112,9 +112,12 @@ def test_transform_adds_mask_on_patch_grid():
     assert results['mask'].shape == (2, 4)
     assert results['mask'].dtype == bool and results['mask'].sum() == 4
     # through BaseTransform.__call__ and the mmpretrain registry
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import TRANSFORMS
-    built = TRANSFORMS.build(
-        dict(type='GLIDMaskGenerator', mask_patch_size=16, mask_ratio=0.5))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        built = TRANSFORMS.build(
+            dict(type='GLIDMaskGenerator', mask_patch_size=16,
+                 mask_ratio=0.5))
     assert built(dict(img=img))['mask'].shape == (2, 4)
 
 

@@ -15,6 +15,8 @@ import torch.nn as nn
 import glid_mm  # noqa: F401
 from glid_mm.engine import GumbelTemperatureHook, SIMTTrainLoop
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 TINY = ('configs/gppf/'
         'gppf_lego-r50-w16-n2_2xsimt-20i_coco128-camvid-hymenoptera.py')
 LOADER = dict(batch_size=1, dataset=dict(type='X'))

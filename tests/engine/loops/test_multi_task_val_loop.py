@@ -21,6 +21,8 @@ from glid_mm.engine.loops import MultiTaskTestLoop, MultiTaskValLoop
 from glid_mm.engine.loops import multi_task_val_loop
 from glid_mm.utils.gppf_task_configs import resolve_task_configs
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 TINY = ('configs/gppf/'
         'gppf_lego-r50-w16-n2_2xsimt-20i_coco128-camvid-hymenoptera.py')
 PAPER = 'configs/gppf/gppf_lego-r50-n2_56xsimt-500k_coco-ade20k-in21k.py'
@@ -134,8 +136,10 @@ def test_gppf_configs_declare_per_task_evaluation(path, project_root):
             ] == ['CocoMetric', 'IoUMetric', 'Accuracy']
     assert list(cfg.val_evaluator.det.metric) == ['bbox', 'segm']
     # the other hooks stay as they were
-    assert [h.type for h in cfg.custom_hooks
-            ] == ['GumbelTemperatureHook', 'GPPFSelectionLoggerHook']
+    assert [h.type for h in cfg.custom_hooks] == [
+        'GumbelTemperatureHook', 'GPPFSelectionLoggerHook', 'FiniteLossHook',
+        'AtomicCheckpointHook'
+    ]
     if path == PAPER:
         assert cfg.val_dataloader.det.dataset.ann_file.endswith(
             'instances_val2017.json')

@@ -25,6 +25,8 @@ from simt_workers import (TASK_OF_RANK, batch,  # noqa: E402
                           buffer_worker, head_loss, lego_cp_worker,
                           lego_worker, make_model, worker)
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 
 def free_port():
     with socket.socket() as s:

@@ -18,6 +18,8 @@ from mmengine.registry import init_default_scope
 import glid_mm  # noqa: F401
 from glid_mm.registry import build_model
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 NANO = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'
 NANO_MASKTOKEN = \
     'configs/glid/glid-masktoken_swin-nano_1xb16-300i_bundled-128px.py'

@@ -17,6 +17,8 @@ from mmpretrain.structures import DataSample
 import glid_mm  # noqa: F401
 from glid_mm.engine.hooks.lit_tokenizer_hook import LiTTokenizerHook
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 CFG_DIR = osp.join('configs', 'lit_decoder')
 TINY = 'lit-decoder_resnet18_1xb16-10e_derived-tasks-64px.py'
 ALL_CONFIGS = [

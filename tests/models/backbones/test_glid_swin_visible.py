@@ -95,6 +95,7 @@ def _level_vis(mask, feat):
     (7, 224, 37, False),
     (6, 192, 20, True),
 ])
+@pytest.mark.slow
 def test_visible_encoder_equals_masked_dense_reference(window, img_size,
                                                        n_masked, abs_pos):
     torch.manual_seed(0)

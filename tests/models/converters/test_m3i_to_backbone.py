@@ -98,6 +98,7 @@ def _run_tool(project_root, *args):
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_tool_converts_and_checks_a_stock_config(tiny_state, tmp_path,
                                                  project_root):
     src, dst = tmp_path / 'm3i.pth', tmp_path / 'backbone.pth'

@@ -14,6 +14,8 @@ from mmengine.registry import init_default_scope
 import glid_mm  # noqa: F401
 from glid_mm.registry import build_model
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 NANO = 'configs/glid/glid-det_swin-nano_1xb8-2k_coco128-320x240.py'
 SWIN_B = 'configs/glid/glid-det_swin-b_8xb2-50e_coco.py'
 PRETRAIN = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'

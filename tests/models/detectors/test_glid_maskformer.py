@@ -20,6 +20,8 @@ from glid_mm.registry import build_model
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mask_oracle import ground_truth_outputs  # noqa: E402
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 INS = 'configs/glid/glid-insseg_swin-nano_1xb8-2k_coco128-320x240.py'
 PAN = 'configs/glid/glid-panseg_swin-nano_1xb2-500i_coco-panoptic-samples-' \
       '320x240.py'

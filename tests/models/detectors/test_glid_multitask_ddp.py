@@ -20,6 +20,8 @@ import torch.multiprocessing as mp
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mt_ddp_workers import CFG, ITERS, reference, worker  # noqa: E402
 
+pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
+
 
 def free_port():
     with socket.socket() as s:

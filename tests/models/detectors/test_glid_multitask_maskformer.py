@@ -126,6 +126,7 @@ def test_every_task_loss_and_head_gradients(cfg):
     assert model.decoder.queries.query_embed.grad.abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_one_validation_pass_reports_three_metrics(cfg, tmp_path):
     """PQ, instance segm AP (things only) and mIoU from one predict pass of
     the real model, through the config's evaluators (random weights: the
@@ -154,6 +155,7 @@ def test_one_validation_pass_reports_three_metrics(cfg, tmp_path):
     assert 0.0 <= metrics['mIoU'] <= 100.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('shuffle', [False, True])
 def test_validation_metrics_of_ground_truth_predictions(cfg, shuffle):
     """The model's inference path (fusion heads, semantic inference, resize
@@ -187,6 +189,7 @@ def test_validation_metrics_of_ground_truth_predictions(cfg, shuffle):
         assert good[0] > 75 and good[1] > 0.4 and good[2] > 75, good
 
 
+@pytest.mark.slow
 def test_mask_normaliser_is_mmdets(cfg, monkeypatch):
     """The count handed to every task head equals what mmdet's
     Mask2FormerHead would all-reduce for the same targets: positives per

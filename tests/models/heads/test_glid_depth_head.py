@@ -172,6 +172,7 @@ def test_every_parameter_gets_a_gradient_and_loss_keys(cfg):
     assert not missing, missing
 
 
+@pytest.mark.slow
 def test_loss_falls_on_redwood_and_depth_metric_runs(cfg, tmp_path):
     """20 steps of the tiny config's AdamW (lr raised to 2e-3 for so short a
     run) on 2 real frames, then a 2-iteration runner (real pipeline)

@@ -122,6 +122,7 @@ def test_bad_arguments_raise(cfg):
         model.loss(**data)
 
 
+@pytest.mark.slow
 def test_every_parameter_gets_a_gradient(cfg):
     torch.manual_seed(0)
     model = build_model(cfg.model)
@@ -137,6 +138,7 @@ def test_every_parameter_gets_a_gradient(cfg):
     assert not missing, missing
 
 
+@pytest.mark.slow
 def test_flip_test_averages_the_flipped_heatmaps(cfg):
     from mmpose.models.utils.tta import flip_heatmaps
     torch.manual_seed(0)
@@ -161,6 +163,7 @@ def test_flip_test_averages_the_flipped_heatmaps(cfg):
     assert results[0].pred_instances.keypoints.shape == (1, 17, 2)
 
 
+@pytest.mark.slow
 def test_loss_falls_on_coco_samples_and_coco_metric_runs(cfg, tmp_path):
     """6 AdamW steps of the tiny config's optimiser on 4 real person
     crops, then a 1-epoch runner validated (flip test) with CocoMetric."""

@@ -72,8 +72,14 @@ def test_generator_makes_it_reproducible():
 
 def test_builds_from_mmpretrain_registry():
     import glid_mm  # noqa: F401
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
-    mixer = MODELS.build(dict(type='M3IMixer', patch_size=16, mix_ratio=0.5))
+
+    # mmengine builds in the current scope's registry: make it mmpretrain's
+    # (another test may have left its own scope current)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        mixer = MODELS.build(
+            dict(type='M3IMixer', patch_size=16, mix_ratio=0.5))
     assert isinstance(mixer, M3IMixer)
     assert 'mix_ratio=0.5' in repr(mixer)
 
