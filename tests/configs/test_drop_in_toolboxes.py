@@ -215,3 +215,40 @@ train_dataloader = dict(
             dict(type='PackSegInputs')]))
 """, tmp_path, 'pointrend_r18_bifpn',
                     parts=['neck.blocks.', 'decode_head.1.'])
+
+
+@pytest.mark.slow
+def test_glid_decoder_and_head_under_mmdet_detr_config_train_with_mmdet(
+        project_root, data_root, tmp_path):
+    """GLID's Bi-FPN, query decoder and DETR head in mmdet's stock DETR
+    config (``configs/examples/detr-r50_glid-bifpn-decoder_coco.py``: the
+    stock pipeline and metric kept) trained by mmdet's own train.py;
+    ResNet-18 for the CPU."""
+    import mmdet
+    base = osp.join(project_root, 'configs', 'examples',
+                    'detr-r50_glid-bifpn-decoder_coco.py')
+    _assert_trained(mmdet, f"""
+_base_ = '{base}'
+model = dict(
+    backbone=dict(depth=18, init_cfg=None),
+    neck=dict(in_channels=[64, 128, 256, 512]))
+""" + _coco128(data_root), tmp_path, 'glid-detr_r18',
+                    parts=['decoder.queries.', 'bbox_head.', 'neck.blocks.'])
+
+
+@pytest.mark.slow
+def test_glid_semseg_config_trains_with_mmseg(project_root, data_root,
+                                              tmp_path, monkeypatch):
+    """The GLID nano semantic-segmentation config (GLIDEncoderDecoder with
+    Bi-FPN, query decoder and GLIDMaskSegHead) trained by mmseg's own
+    train.py: the runtime base brings custom_imports and glid_mm's hooks."""
+    import mmseg
+    monkeypatch.setenv('GLID_MM_DATA', data_root)
+    base = osp.join(project_root, 'configs', 'glid',
+                    'glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py')
+    _assert_trained(mmseg, f"""
+_base_ = '{base}'
+train_dataloader = dict(batch_size=2, num_workers=0,
+                        persistent_workers=False)
+""", tmp_path, 'glid-semseg_nano',
+                    parts=['decoder.queries.', 'decode_head.', 'neck.'])
