@@ -24,6 +24,9 @@ def test_glid_demo_end_to_end(project_root, tmp_path):
         assert osp.getsize(work_dir / name) > 0, name
     res = json.loads((work_dir / 'results.json').read_text())
     assert res['pretrain']['iters'] == 20
+    # one seed: the table says so and points to the multi-seed study
+    assert 'tools/study.py glid-camvid' in (work_dir /
+                                            'results.md').read_text()
     assert set(res['finetune']) == {'pre-trained init', 'random init'}
     for run in res['finetune'].values():
         assert {'mIoU', 'aAcc'} <= set(run['metrics'])

@@ -282,6 +282,14 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
                      f'{res["iters"]} | {res["last_loss"]:.3f} | '
                      f'{m.get("aAcc", float("nan")):.2f} | '
                      f'{m.get("mIoU", float("nan")):.2f} |')
+    lines += [
+        '', 'One seed (0) per row: a difference of about a point is within '
+        'seed noise at this budget. For several seeds, paired differences '
+        'and error bars run `python tools/study.py glid-camvid` '
+        '(docs/results.md, "Does GLID pre-training help?").'
+    ]
+    results['note'] = ('one seed; see tools/study.py glid-camvid for the '
+                       'multi-seed study')
     write_results(work_dir, '\n'.join(lines), results)
     print(f'[glid-demo] wrote {work_dir}/results.md, results.json, '
           'loss_curves.png, reconstruction.png', flush=True)
