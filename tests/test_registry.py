@@ -173,7 +173,7 @@ def test_readme_lists_every_registered_component(project_root):
         rows = [line for line in f if line.startswith('| ')]
     kinds = ('MODELS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS',
              'DATA_SAMPLERS', 'MODEL_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
-             'TOKENIZER')
+             'TOKENIZER', 'RUNNERS')
     missing = []
     for kind in kinds:
         registries = list(_toolbox_registries(kind).values())
@@ -188,3 +188,82 @@ def test_readme_lists_every_registered_component(project_root):
                            for r in rows):
                     missing.append(f'{name} ({path})')
     assert not missing, f'README table lacks {sorted(set(missing))}'
+
+
+# Which toolbox gets which model component, and why: backbones, necks and
+# the query decoder are generic parts any toolbox's model can hold; heads,
+# whole models and losses go to the toolbox whose base classes, data
+# samples and metrics they use.
+ALL = frozenset(TOOLBOXES)
+WHERE = {
+    'GLIDSwinTransformer': (ALL, 'backbone'),
+    'LegoResNet': (ALL, 'backbone'),
+    'LegoSwinTransformer': (ALL, 'backbone'),
+    'SharedBackboneSlot': (ALL, 'the backbone slot of a GPPF task model of '
+                           'any toolbox'),
+    'BiFPN': (ALL, 'neck (FPN interface)'),
+    'GLIDDecoder': (ALL, 'model-level query decoder of every GLID model'),
+    'GLIDQueries': (ALL, "the decoder's queries"),
+    'GLIDMaskPredictor': ({'mmdet', 'mmseg'}, 'mask classification head '
+                          'of the mmdet and mmseg GLID heads'),
+    'GPPFMultiTaskModel': ({'mmdet', 'mmseg', 'mmpretrain'}, 'its task '
+                           'models come from any toolbox; the model itself '
+                           'is tested in these three scopes'),
+    'GLIDDETR': ({'mmdet'}, 'mmdet DETR detector'),
+    'GLIDDETRHead': ({'mmdet'}, 'mmdet DETR head'),
+    'GLIDMaskFormer': ({'mmdet'}, 'mmdet Mask2Former'),
+    'GLIDMultiTaskMaskFormer': ({'mmdet'}, 'mmdet Mask2Former'),
+    'GLIDMaskHead': ({'mmdet'}, 'mmdet Mask2Former head'),
+    'GLIDEncoderDecoder': ({'mmseg'}, 'mmseg segmentor'),
+    'GLIDMaskSegHead': ({'mmseg'}, 'mmseg decode head'),
+    'GLIDDepthEstimator': ({'mmseg'}, 'mmseg depth estimator'),
+    'GLIDDepthHead': ({'mmseg'}, 'mmseg depth head'),
+    'SigLoss': ({'mmseg'}, "mmseg depth head's loss"),
+    'GLIDTopdownPoseEstimator': ({'mmpose'}, 'mmpose top-down estimator'),
+    'GLIDPoseHead': ({'mmpose'}, 'mmpose head (codec, metric)'),
+    'GLID': ({'mmpretrain'}, 'mmpretrain self-supervised algorithm'),
+    'GLIDPretrainHead': ({'mmpretrain'}, 'mmpretrain pre-training head'),
+    'M3I': ({'mmpretrain'}, 'mmpretrain self-supervised algorithm'),
+    'M3IDecoder': ({'mmpretrain'}, "M3I's target decoder"),
+    'M3IAttentionPoolHead': ({'mmpretrain'}, "M3I's category head"),
+    'M3IMixer': ({'mmpretrain'}, "M3I's input mixer"),
+    'LiTDecoder': ({'mmpretrain'}, 'mmpretrain multimodal model'),
+    'LiTTextDecoder': ({'mmpretrain'}, 'text decoder of LiTDecoder'),
+}
+
+
+def test_each_model_component_is_in_the_toolboxes_that_can_use_it():
+    from glid_mm.registry import _toolbox_registries
+    found = {}
+    for toolbox, registry in _toolbox_registries('MODELS').items():
+        for name, cls in registry._module_dict.items():
+            if getattr(cls, '__module__', '').startswith('glid_mm.'):
+                found.setdefault(name, set()).add(toolbox)
+    assert set(found) == set(WHERE), 'update WHERE with the reason'
+    wrong = {
+        name: (sorted(found[name]), sorted(toolboxes), why)
+        for name, (toolboxes, why) in WHERE.items()
+        if found[name] != set(toolboxes)
+    }
+    assert not wrong, wrong
+
+
+def test_lego_backbone_in_a_stock_mmpose_model(tmp_path):
+    """The mmpose stock top-down model with GPPF's lego backbone builds
+    and runs (it was not in mmpose's registry)."""
+    import torch
+    path = tmp_path / 'pose_lego.py'
+    path.write_text("_base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/"
+                    "coco/td-hm_res50_8xb64-210e_coco-256x192.py'\n")
+    cfg = Config.fromfile(str(path))
+    cfg.model.backbone = dict(type='LegoResNet', task_names=['pose'],
+                              depth=18, num_units=2, base_channels=16,
+                              stem_channels=16, out_indices=(3, ))
+    cfg.model.head.in_channels = 128
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        from mmpose.registry import MODELS as POSE_MODELS
+        model = POSE_MODELS.build(cfg.model)
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 64, 64), None, mode='tensor')
+    assert out.shape == (1, 17, 16, 16)  # heatmaps at 1/4

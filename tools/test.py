@@ -31,8 +31,7 @@ from functools import partial
 from mmengine.config import Config, DictAction
 
 import glid_mm  # noqa: F401  (version guard, safe checkpoints, registries)
-from glid_mm.utils.gppf_task_configs import (is_task_config_ref,
-                                             load_task_part)
+from glid_mm.utils.gppf_task_configs import resolve_task_configs
 from glid_mm.utils.mim import load_config
 from glid_mm.utils.preflight import (check_built_runner, check_inputs,
                                      run_checked)
@@ -92,9 +91,7 @@ def _with_dump(cfg: Config, out: str) -> None:
         # per-task evaluators (GPPF's MultiTaskTestLoop): one file each
         stem = osp.splitext(out)[0]
         cfg.test_evaluator = {
-            task: with_dump(
-                load_task_part(ev, 'test_evaluator', f'test_evaluator.{task}')
-                if is_task_config_ref(ev) else ev, f'{stem}_{task}.pkl')
+            task: with_dump(ev, f'{stem}_{task}.pkl')
             for task, ev in evaluator.items()
         }
     else:
@@ -180,6 +177,9 @@ def main(argv=None):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    # GPPF task configs named by path: read once, here (the components get
+    # plain dicts; TaskConfigRunner would do the same)
+    cfg = resolve_task_configs(cfg)
     check_inputs(cfg, keys=('test_dataloader', ), tasks=False)
     if args.out is not None:
         _with_dump(cfg, args.out)

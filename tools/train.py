@@ -19,6 +19,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 
 import glid_mm  # noqa: F401  (version guard, safe checkpoints, registries)
+from glid_mm.utils.gppf_task_configs import resolve_task_configs
 from glid_mm.utils.mim import load_config
 from glid_mm.utils.preflight import (check_built_runner, check_inputs,
                                      run_checked)
@@ -104,7 +105,9 @@ def build_cfg(args) -> Config:
 
 
 def main(argv=None):
-    cfg = build_cfg(parse_args(argv))
+    # GPPF task configs named by path: read once, here (the components get
+    # plain dicts; TaskConfigRunner does the same under other train.py's)
+    cfg = resolve_task_configs(build_cfg(parse_args(argv)))
     check_inputs(cfg, keys=('train_dataloader', 'val_dataloader'))
     runner, _ = run_checked(cfg, 'train', check_built_runner)
     return runner

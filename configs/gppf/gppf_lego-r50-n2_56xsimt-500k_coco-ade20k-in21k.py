@@ -17,10 +17,12 @@ _base_ = '../_base_/runtimes/mmdet.py'
 # baseline), named by path: every task takes that config's model (without
 # backbone: every task shares `model.backbone`; `_scope_` names its
 # toolbox), its train_dataloader and, where it has them, its val_dataloader
-# / val_evaluator (test_*: its test_*). GPPFMultiTaskModel and the SIMT /
-# multi-task loops load the file when they are built
-# (glid_mm/utils/gppf_task_configs.py); mmengine refuses keys defined by two
-# bases, so the task configs cannot be listed in `_base_`.
+# / val_evaluator (test_*: its test_*). TaskConfigRunner reads the files
+# once, when the runner is built, and GPPFMultiTaskModel and the SIMT /
+# multi-task loops receive plain dicts (glid_mm/utils/gppf_task_configs.py);
+# mmengine refuses keys defined by two bases, so the task configs cannot be
+# listed in `_base_`.
+runner_type = 'TaskConfigRunner'
 task_configs = dict(
     det='{{ fileDirname }}/tasks/'
     'mask-rcnn_lego-r50-n2_8xb8-lsj-4conv1fc_coco-1024.py',

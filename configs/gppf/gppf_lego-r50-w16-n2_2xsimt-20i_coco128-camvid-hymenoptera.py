@@ -17,10 +17,11 @@ _base_ = '../_base_/runtimes/mmdet.py'
 # model (without backbone: every task shares `model.backbone`; `_scope_`
 # names its toolbox), its train_dataloader, val_dataloader and
 # val_evaluator (test_*: its test_*), with the changes written next to the
-# path. GPPFMultiTaskModel and the SIMT / multi-task loops load the file
-# when they are built (glid_mm/utils/gppf_task_configs.py); mmengine
-# refuses keys defined by two bases, so the task configs cannot be listed
-# in `_base_`.
+# path. TaskConfigRunner reads the files once, when the runner is built,
+# and GPPFMultiTaskModel and the SIMT / multi-task loops receive plain
+# dicts (glid_mm/utils/gppf_task_configs.py); mmengine refuses keys defined
+# by two bases, so the task configs cannot be listed in `_base_`.
+runner_type = 'TaskConfigRunner'
 task_configs = dict(
     det='{{ fileDirname }}/tasks/'
     'mask-rcnn_lego-r50-w16-n2_1xb2-20i_coco128-256px.py',

@@ -5,12 +5,13 @@ from glid_mm.engine.hooks import *  # noqa: F401,F403
 from glid_mm.engine.loops import *  # noqa: F401,F403
 from glid_mm.engine.model_wrappers import *  # noqa: F401,F403
 from glid_mm.engine.optimizers import *  # noqa: F401,F403
+from glid_mm.engine.runner import TaskConfigRunner
 
 __all__ = [
     'AtomicLocalBackend', 'atomic_write', 'FiniteLossHook',
     'GlooDistributedDataParallel', 'sync_bn_to_gloo',
     'GumbelTemperatureHook', 'MultiTaskDataLoaders',
     'PartwiseOptimWrapperConstructor', 'SIMTDistributedWrapper',
-    'SIMTTrainLoop', 'TaskSampler', 'task_average_buffers',
+    'SIMTTrainLoop', 'TaskConfigRunner', 'TaskSampler', 'task_average_buffers',
     'task_average_gradients'
 ]

@@ -5,9 +5,10 @@ single-task configs (``configs/gppf/tasks/*.py``) together. mmengine does
 not let two ``_base_`` files define the same key (every task config has a
 ``model`` and a ``train_dataloader``) and configs hold plain data, so the
 multi-task config names each task config by path and the component that
-needs a part of it loads that file with ``Config.fromfile`` when it is
-built::
+needs a part of it receives that part, read from the file when the
+runner is built::
 
+    runner_type = 'TaskConfigRunner'  # reads the task configs, once
     task_configs = dict(det='{{ fileDirname }}/tasks/mask-rcnn_....py', ...)
     model = dict(type='GPPFMultiTaskModel', backbone=...,
                  tasks=dict(det=dict(from_config=task_configs['det'])))
@@ -17,7 +18,8 @@ built::
     val_evaluator = dict(det=dict(from_config=task_configs['det']))
 
 A reference is a dict with the key ``from_config`` (the task config's
-path); which part of that config it stands for follows from where it is:
+path); which part of that config it stands for follows from where it is
+(and which component builds it):
 
 =====================================  ==================================
 reference at                           part of the task config (built by)
@@ -43,12 +45,15 @@ The reference's other keys are merged into that part as ``--cfg-options``
 are merged into a config (nested dicts key by key, ``_delete_=True``
 replaces a dict, dotted keys reach down: ``'test_cfg.rcnn.score_thr'``).
 
-The file is read when the component is built, so environment variables in
-it (``{{$GLID_MM_DATA:../shared/data}}``) are read then, and a relative
-path is relative to the working directory: write ``{{ fileDirname }}/...``.
-:func:`resolve_task_configs` gives the whole config with every reference
-replaced by what the components build from it (to inspect a config, and
-for the input checks before training).
+The files are read once, when the runner is built: the config sets
+``runner_type = 'TaskConfigRunner'``
+(:class:`~glid_mm.engine.runner.TaskConfigRunner`), whose ``from_cfg``
+calls :func:`resolve_task_configs`; ``tools/train.py`` and ``tools/test.py``
+resolve right after loading the config. The components then receive plain
+dicts and refuse a reference left unresolved
+(:func:`refuse_task_config_ref`). Environment variables in a task config
+(``{{$GLID_MM_DATA:../shared/data}}``) are read then, and a relative path
+is relative to the working directory: write ``{{ fileDirname }}/...``.
 """
 import copy
 from typing import Any, Optional, Union
@@ -69,6 +74,22 @@ TASK_PARTS = dict(
 def is_task_config_ref(cfg: Any) -> bool:
     """Whether ``cfg`` is ``dict(from_config=<path>, ...)``."""
     return isinstance(cfg, dict) and FROM_CONFIG in cfg
+
+
+def refuse_task_config_ref(cfg: Any, where: str) -> None:
+    """Components (the multi-task model, the SIMT and multi-task loops)
+    receive plain dicts: references are resolved once, when the runner is
+    built (:class:`~glid_mm.engine.runner.TaskConfigRunner`). A reference
+    that reaches a component fails here, naming the key and the fix."""
+    if is_task_config_ref(cfg):
+        raise TypeError(
+            f'{where} is a task-config reference ({FROM_CONFIG}='
+            f'{cfg[FROM_CONFIG]!r}) that nothing resolved: references are '
+            "read once, when the runner is built; add runner_type = "
+            "'TaskConfigRunner' to the config (tools/train.py, tools/test.py "
+            "and the toolboxes' own train.py honour it), or pass the config "
+            'through glid_mm.utils.gppf_task_configs.resolve_task_configs '
+            'before building from it')
 
 
 def _plain(value: Any) -> Any:

@@ -14,6 +14,7 @@ from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
 from glid_mm.registry import build_model
+from glid_mm.utils.gppf_task_configs import resolve_task_configs
 
 pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
 
@@ -42,7 +43,8 @@ def test_configs_found():
 
 @pytest.mark.parametrize('path', CONFIGS)
 def test_config_parses_and_model_builds(path):
-    cfg = Config.fromfile(osp.join(ROOT, path))
+    # GPPF task configs named by path: resolved as TaskConfigRunner does
+    cfg = resolve_task_configs(Config.fromfile(osp.join(ROOT, path)))
     assert 'model' in cfg, f'{path} defines no model'
     for key in ('train_dataloader', 'train_cfg', 'optim_wrapper'):
         assert key in cfg, f'{path} lacks {key}'

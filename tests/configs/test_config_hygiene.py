@@ -4,8 +4,9 @@
     anything or calls ``Config.fromfile``: mmengine dumps, merges and
     overrides (``--cfg-options``) only the data, so logic in a config is
     lost in the work dir's copy and cannot be overridden. Logic belongs in
-    a registered component (e.g. GPPF task configs named by path, loaded by
-    the model and loops: glid_mm/utils/gppf_task_configs.py).
+    a registered component (e.g. GPPF task configs named by path, read by
+    TaskConfigRunner when the runner is built:
+    glid_mm/utils/gppf_task_configs.py).
 (b) Each family folder has a README.md and an OpenMMLab metafile.yml
     (model-index format) whose ``Config:`` paths exist and list every config
     of the folder (``_base_`` excluded); the README names every config.

@@ -4,8 +4,7 @@ folder), on the bundled data:
 
 - mmpose: a stock top-down heatmap config (ResNet-50 SimpleBaseline) with
   ``GLIDSwinTransformer`` (nano) as backbone and ``BiFPN`` as neck.
-  ``LegoResNet`` is not registered for mmpose (only mmdet / mmseg /
-  mmpretrain), so the mmpose test uses the GLID pieces that are.
+  (``LegoResNet`` in a stock mmpose model: tests/test_registry.py.)
 - mmpretrain: stock ResNet-18 classification with ``LegoResNet``.
 - mmdet: stock Faster R-CNN with ``BiFPN`` in place of FPN, and stock
   RetinaNet with ``LegoResNet``.

@@ -21,6 +21,9 @@ SINGLE = sorted(glob.glob(osp.join(ROOT, 'configs/gppf/single/*.py')))
 
 
 def build(cfg):
+    """The model as the runner builds it (task configs resolved first, as
+    TaskConfigRunner does)."""
+    cfg = resolve_task_configs(cfg)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         model_cfg = cfg.model
         if cfg.get('data_preprocessor') and 'data_preprocessor' not in \
@@ -81,7 +84,7 @@ def test_multi_task_config_builds(path):
     assert isinstance(model, GPPFMultiTaskModel)
     assert model.task_scopes == dict(
         det='mmdet', seg='mmseg', cls='mmpretrain')
-    # the task configs named by path, as the model and loops load them
+    # the task configs named by path, as TaskConfigRunner resolves them
     cfg = resolve_task_configs(cfg)
     if 'in21k' in path:  # paper scale (App. D.1)
         assert [cfg.train_dataloader[t].batch_size
@@ -108,8 +111,14 @@ def test_task_config_builds_alone(path):
 @pytest.mark.parametrize('path', MULTI, ids=osp.basename)
 def test_multi_task_configs_name_their_task_configs(path):
     """Each task's model, train / val dataloader and evaluator come from
-    one task config of ./tasks, named by path (the components load it)."""
+    one task config of ./tasks, named by path (TaskConfigRunner reads it,
+    the components get the resolved parts)."""
     cfg = Config.fromfile(path)
+    assert cfg.runner_type == 'TaskConfigRunner'
+    # unresolved, the model refuses the reference and names the fix
+    with pytest.raises(TypeError, match="model.tasks.det .*TaskConfigRunner"):
+        with DefaultScope.overwrite_default_scope(cfg.default_scope):
+            MODELS.build(cfg.model)
     used = {}
     for key in ('train_dataloader', 'val_dataloader', 'val_evaluator'):
         for task, entry in cfg[key].items():

@@ -373,7 +373,11 @@ def report(study: str, root: str, preset: str, plan: List[Step],
          curve_title='GLID pre-training loss (masked units, '
          + ('per-patch normalised target)' if p['norm_pix'] else
             'pixels)'),
-         title=f'{study}: CamVid val mIoU, seeds (dots), mean +- std')
+         title=f'{study}: CamVid val mIoU, seeds (dots), mean +- std',
+         # with the per-unit normalised target, predicting each masked
+         # unit's own mean colour (zero) scores exactly 1
+         curve_ref=(1.0, "each unit's mean colour") if p['norm_pix']
+         else None)
     subset = [frames[i] for i in subset_indices(len(frames),
                                                 p['subset_fraction'])]
     md = [markdown(summary, INIT_LABELS, regimes), '',

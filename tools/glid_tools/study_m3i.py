@@ -16,6 +16,7 @@ frozen encoder than M3I without mixing, or than a random one?
     target too) and the probe, trained on the rest, is validated on it, for
     each candidate budget (seed 0).
 """
+import os
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
@@ -28,9 +29,21 @@ PRETRAIN_CFG = {
     'configs/m3i/m3i-womix_vit-tiny-p16_1xb8-200i_hymenoptera-coco128-64px.py',
 }
 PROBE_CFG = 'configs/m3i/m3i-probe_vit-tiny-p16_1xb32-30e_hymenoptera-64px.py'
-#: hymenoptera train images in mmpretrain's CustomDataset order
-HYMENOPTERA_TRAIN = 245
 DEV_EVERY = 5
+
+
+def hymenoptera_train_count(root: str) -> int:
+    """Images under hymenoptera/train/<class>/ (mmpretrain's CustomDataset
+    indexes them 0..n-1)."""
+    from glid_tools.study_glid import data_root
+    folder = osp.join(data_root(root), 'hymenoptera', 'train')
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'hymenoptera train images not found: '
+                                f'{folder} (set GLID_MM_DATA)')
+    return sum(
+        f.lower().endswith(('.jpg', '.jpeg', '.png'))
+        for c in os.listdir(folder) if osp.isdir(osp.join(folder, c))
+        for f in os.listdir(osp.join(folder, c)))
 
 PRESETS: Dict[str, dict] = dict(
     cpu=dict(
@@ -65,7 +78,7 @@ LABELS = {
 CELLS = [(e, 'all') for e in ENCODERS]
 
 
-def dev_split(n: int = HYMENOPTERA_TRAIN) -> Tuple[List[int], List[int]]:
+def dev_split(n: int) -> Tuple[List[int], List[int]]:
     """(train, dev) indices of hymenoptera train: every ``DEV_EVERY``-th
     image is dev (both classes keep their share)."""
     dev = list(range(0, n, DEV_EVERY))
@@ -117,10 +130,13 @@ def _probe(name: str, root: str, p: dict, seed: int, load: Optional[str],
 
 
 def _convert(name: str, src_step: str, iters: int) -> Step:
+    # no --check-config: the probe's ViT (out_type='avg_featmap') has a
+    # final ``ln2`` that MAEViT lacks; it stays at LayerNorm's default
+    # init (weight 1, bias 0; frozen), as when the probe loads the backbone
     return Step(name=name, kind='convert',
                 args=['tools/model_converters/m3i_to_backbone.py',
                       f'{{runs}}/{src_step}/iter_{iters}.pth',
-                      '{run}/backbone.pth', '--check-config', PROBE_CFG],
+                      '{run}/backbone.pth'],
                 deps=[src_step], est_s=12)
 
 
@@ -159,7 +175,7 @@ def build_plan(study: str, root: str, preset: str, seeds: int,
 
 
 def _dev_plan(root: str, p: dict, runs_dir: str) -> List[Step]:
-    train, dev = dev_split()
+    train, dev = dev_split(hymenoptera_train_count(root))
     plan: List[Step] = []
     for n in p['dev']['pretrain_iters']:
         for enc in ENCODERS[:2]:
@@ -194,7 +210,7 @@ def report(study: str, root: str, preset: str, plan: List[Step],
             data[s.name] = dict(meta=s.meta, dev_top1=acc)
             rows.append(f'| {LABELS[s.meta["init"]]} | '
                         f'{s.meta["pretrain_iters"]} | {fmt(acc)} |')
-        train, dev_idx = dev_split()
+        train, dev_idx = dev_split(hymenoptera_train_count(root))
         md = '\n'.join([
             f'Dev split: every {DEV_EVERY}th hymenoptera train image '
             f'({len(dev_idx)} images) held out from the pre-training and '

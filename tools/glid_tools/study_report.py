@@ -101,9 +101,11 @@ def markdown(summary: dict, labels: Dict[str, str],
 def plot(summary: dict, labels: Dict[str, str], regimes: Dict[str, str],
          out: str, curves: Optional[Dict[str, Dict[int, float]]] = None,
          curve_title: str = 'pre-training loss',
-         title: str = '') -> None:
+         title: str = '',
+         curve_ref: Optional[Tuple[float, str]] = None) -> None:
     """Left: the metric per cell, each seed a dot, mean with +- std bars.
-    Right (with ``curves``): the pre-training loss curves."""
+    Right (with ``curves``): the pre-training loss curves, with a dashed
+    reference level ``curve_ref`` = (loss, label) when given."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -136,6 +138,9 @@ def plot(summary: dict, labels: Dict[str, str], regimes: Dict[str, str],
         for name, curve in curves.items():
             steps = sorted(curve)
             ax.plot(steps, [curve[s] for s in steps], label=name)
+        if curve_ref is not None:
+            ax.axhline(curve_ref[0], color='gray', linestyle='--',
+                       linewidth=1, label=curve_ref[1])
         ax.set_xlabel('iteration')
         ax.set_title(curve_title, fontsize=9)
         ax.legend(fontsize=8)

@@ -14,8 +14,7 @@ from torch.utils.data import DataLoader
 
 from glid_mm.engine.model_wrappers import SIMTDistributedWrapper
 from glid_mm.engine.loops.gppf_task_sampler import TaskSampler
-from glid_mm.utils.gppf_task_configs import (is_task_config_ref,
-                                             load_task_part)
+from glid_mm.utils.gppf_task_configs import refuse_task_config_ref
 
 
 class _TaskDatasets:
@@ -83,10 +82,11 @@ class SIMTTrainLoop(BaseLoop):
     Design choice: the three dicts (model tasks, dataloaders, weights) are
     keyed by task name, so each can be overridden on its own
     (``--cfg-options train_cfg.task_weights.det=3``); the GPPF configs
-    compose the first two from standard single-task configs: a task's
-    dataloader may be ``dict(from_config=<path>, **changes)``, the
-    ``train_dataloader`` of that single-task config, loaded here with
-    ``Config.fromfile`` (``changes`` merged in as ``--cfg-options``;
+    compose the first two from standard single-task configs: in the
+    config a task's dataloader may be ``dict(from_config=<path>,
+    **changes)``, the ``train_dataloader`` of that single-task config,
+    which ``TaskConfigRunner`` resolves when the runner is built (this loop
+    receives the plain dict and refuses an unresolved reference;
     :mod:`glid_mm.utils.gppf_task_configs`). A resumed run continues the
     same task draws; the task dataloaders restart.
 
@@ -176,9 +176,7 @@ class SIMTTrainLoop(BaseLoop):
             if isinstance(cfg, DataLoader):
                 loaders[name] = cfg
                 continue
-            if is_task_config_ref(cfg):
-                cfg = load_task_part(cfg, 'train_dataloader',
-                                     f'train_dataloader.{name}')
+            refuse_task_config_ref(cfg, f'train_dataloader.{name}')
             with DefaultScope.overwrite_default_scope(scopes.get(name)):
                 loaders[name] = runner.build_dataloader(
                     cfg, seed=runner.seed, diff_rank_seed=diff_rank_seed)

@@ -18,8 +18,7 @@ from mmengine.runner.base_loop import BaseLoop
 from torch.utils.data import DataLoader
 
 from glid_mm.engine.loops.gppf_simt_train_loop import MultiTaskDataLoaders
-from glid_mm.utils.gppf_task_configs import (is_task_config_ref,
-                                             load_task_part)
+from glid_mm.utils.gppf_task_configs import refuse_task_config_ref
 
 _LOADER_KEYS = ('dataset', 'batch_size', 'sampler')
 _EVALUATOR_KEYS = ('type', 'metrics')
@@ -116,10 +115,7 @@ class _MultiTaskEvalLoop(BaseLoop):
         loaders: Dict[str, DataLoader] = {}
         self.evaluators: Dict[str, Evaluator] = {}
         for task, loader_cfg in dataloader.items():
-            # dict(from_config=<path>, ...): that task config's part
-            if is_task_config_ref(loader_cfg):
-                loader_cfg = load_task_part(loader_cfg, f'{mode}_dataloader',
-                                            f'{mode}_dataloader.{task}')
+            refuse_task_config_ref(loader_cfg, f'{mode}_dataloader.{task}')
             with DefaultScope.overwrite_default_scope(self.task_scopes[task]):
                 loaders[task] = loader_cfg if isinstance(
                     loader_cfg, DataLoader) else runner.build_dataloader(
@@ -127,10 +123,8 @@ class _MultiTaskEvalLoop(BaseLoop):
                         seed=runner.seed,
                         diff_rank_seed=diff_rank_seed)
                 metric_cfg = evaluator[task]
-                if is_task_config_ref(metric_cfg):
-                    metric_cfg = load_task_part(metric_cfg,
-                                                f'{mode}_evaluator',
-                                                f'{mode}_evaluator.{task}')
+                refuse_task_config_ref(metric_cfg,
+                                       f'{mode}_evaluator.{task}')
                 if isinstance(metric_cfg, dict):
                     metric_cfg = dict(metric_cfg)  # build_evaluator edits it
                 self.evaluators[task] = runner.build_evaluator(metric_cfg)
@@ -251,10 +245,11 @@ class MultiTaskValLoop(_MultiTaskEvalLoop):
         val_cfg = dict(type='MultiTaskValLoop')
 
     Tasks may be a subset of the model's tasks; the two dicts must name the
-    same tasks. An entry may be ``dict(from_config=<path>, **changes)``:
-    the ``val_dataloader`` / ``val_evaluator`` (test loop: ``test_*``) of
-    that single-task config, loaded here with ``Config.fromfile``
-    (``changes`` merged in as ``--cfg-options``;
+    same tasks. In the config an entry may be ``dict(from_config=<path>,
+    **changes)``: the ``val_dataloader`` / ``val_evaluator`` (test loop:
+    ``test_*``) of that single-task config, which ``TaskConfigRunner``
+    resolves when the runner is built (the loop receives plain dicts and
+    refuses an unresolved reference;
     :mod:`glid_mm.utils.gppf_task_configs`)::
 
         val_dataloader = dict(

@@ -12,8 +12,7 @@ from mmengine.registry import DefaultScope
 from glid_mm.registry import MODELS, build_model, build_nested
 from glid_mm.models.backbones.gppf_backbone_slot import SharedBackboneSlot
 from glid_mm.models.layers.gppf_cross_task_sync_bn import CrossTaskSyncBN
-from glid_mm.utils.gppf_task_configs import (is_task_config_ref,
-                                             load_task_model)
+from glid_mm.utils.gppf_task_configs import refuse_task_config_ref
 
 
 def task_of(data_samples: Optional[Sequence]) -> str:
@@ -91,12 +90,12 @@ class GPPFMultiTaskModel(BaseModel):
             :class:`LegoResNet` with ``task_names`` covering ``tasks``).
         tasks (dict[str, dict]): Task name -> model config (no
             ``backbone``; ``_scope_`` names its toolbox, default the current
-            scope), or ``dict(from_config=<path>, **changes)``: the model of
-            that single-task config, loaded here with ``Config.fromfile``
-            (its ``model`` without ``backbone``, ``_scope_`` its
-            ``default_scope``, its top-level ``data_preprocessor`` where the
-            model has none, ``changes`` merged in as ``--cfg-options``;
-            :mod:`glid_mm.utils.gppf_task_configs`).
+            scope). A config may name a single-task config instead,
+            ``dict(from_config=<path>, **changes)``; ``TaskConfigRunner``
+            replaces it by that config's model (without ``backbone``,
+            ``_scope_`` its ``default_scope``) when the runner is built
+            (:mod:`glid_mm.utils.gppf_task_configs`); an unresolved
+            reference here is refused.
         loss_weights (dict[str, float], optional): Task -> ``w_t > 0``.
             Defaults to 1.0 for every task (Sec. 3.2).
         data_preprocessor: Must be None (each task has its own).
@@ -148,8 +147,7 @@ class GPPFMultiTaskModel(BaseModel):
     def _build_task(self, name: str, cfg: dict, current) -> nn.Module:
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f'task names must be identifiers, got {name!r}')
-        if is_task_config_ref(cfg):
-            cfg = load_task_model(cfg, f'tasks[{name!r}]')
+        refuse_task_config_ref(cfg, f'model.tasks.{name}')
         if not isinstance(cfg, dict) or 'type' not in cfg:
             raise TypeError(f'tasks[{name!r}] must be a model config dict '
                             f'with a type, got {cfg!r}')

@@ -4,7 +4,7 @@ import torch.nn as nn
 from glid_mm.registry import MODELS
 
 
-@MODELS.register_module(scopes=('mmdet', 'mmseg', 'mmpretrain'))
+@MODELS.register_module()  # every toolbox: a backbone
 class SharedBackboneSlot(nn.Module):
     """Stands where a task model's ``backbone`` goes while it is built.
 

@@ -13,7 +13,7 @@ from glid_mm.models.layers.gppf_lego_layer import LegoLayer, LegoStem
 from glid_mm.models.converters.gppf_path_export import lego_to_resnet_state_dict, resnet_to_lego_state_dict
 
 
-@MODELS.register_module(scopes=('mmdet', 'mmseg', 'mmpretrain'))
+@MODELS.register_module()  # every toolbox: a backbone
 class LegoResNet(BaseLegoBackbone):
     """ResNet whose every block (and stem) is a lego layer of ``N`` units.
 

@@ -57,7 +57,7 @@ class _PatchMergingUnit(PatchMerging):
         return tokens.view(b, oh, ow, tokens.shape[-1])
 
 
-@MODELS.register_module(scopes=('mmdet', 'mmseg', 'mmpretrain'))
+@MODELS.register_module()  # every toolbox: a backbone
 class LegoSwinTransformer(BaseLegoBackbone):
     """Swin Transformer whose every block (and patch embedding) is a lego
     layer of ``N`` units: GPPF-SwinT.

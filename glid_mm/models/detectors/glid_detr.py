@@ -7,7 +7,7 @@ from mmdet.structures import OptSampleList
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from glid_mm.models.decoders.glid_decoded import GLIDWiringMixin
+from glid_mm.models.decoders.glid_wiring import GLIDWiringMixin
 
 
 @MODELS.register_module(scopes=('mmdet', ))

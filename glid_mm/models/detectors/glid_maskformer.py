@@ -6,7 +6,8 @@ from mmengine.config import ConfigDict
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from glid_mm.models.decoders.glid_decoded import GLIDDecoded, GLIDWiringMixin
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded
+from glid_mm.models.decoders.glid_wiring import GLIDWiringMixin
 
 
 @MODELS.register_module(scopes=('mmdet', ))

@@ -5,7 +5,8 @@ from mmpose.models.pose_estimators import TopdownPoseEstimator
 from torch import Tensor
 
 from glid_mm.registry import MODELS
-from glid_mm.models.decoders.glid_decoded import GLIDDecoded, GLIDWiringMixin
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded
+from glid_mm.models.decoders.glid_wiring import GLIDWiringMixin
 
 
 @MODELS.register_module(scopes=('mmpose', ))

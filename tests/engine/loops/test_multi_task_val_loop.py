@@ -13,8 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.registry import LOOPS
-from mmengine.runner import Runner
+from mmengine.registry import LOOPS, RUNNERS
 
 import glid_mm  # noqa: F401
 from glid_mm.engine.loops import MultiTaskTestLoop, MultiTaskValLoop
@@ -125,7 +124,7 @@ def test_rank0_buffers_broadcast_then_restore(monkeypatch):
 
 @pytest.mark.parametrize('path', [TINY, PAPER], ids=osp.basename)
 def test_gppf_configs_declare_per_task_evaluation(path, project_root):
-    # the task configs named by path, as the model and loops load them
+    # the task configs named by path, as TaskConfigRunner resolves them
     cfg = resolve_task_configs(Config.fromfile(osp.join(project_root, path)))
     assert cfg.val_cfg.type == 'MultiTaskValLoop'
     assert cfg.test_cfg.type == 'MultiTaskTestLoop'
@@ -210,7 +209,8 @@ def runner(tmp_path_factory, data_root, project_root):
         cfg.merge_from_dict({key: int(value)})
         cfg.merge_from_dict({key.replace('val_', 'test_'): int(value)})
     cfg.work_dir = str(tmp_path_factory.mktemp('gppf_val_one'))
-    yield Runner.from_cfg(cfg)
+    # runner_type: TaskConfigRunner reads the task configs
+    yield RUNNERS.build(cfg)
     torch.set_num_threads(threads)
 
 

@@ -12,6 +12,7 @@ from mmseg.structures import SegDataSample
 import glid_mm  # noqa: F401
 from glid_mm.models.algorithms.gppf_multi_task_model import GPPFMultiTaskModel
 from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
+from glid_mm.utils.gppf_task_configs import resolve_task_configs
 
 W = 4  # LegoResNet base_channels: stage outputs 16 / 32 / 64 / 128
 BACKBONE = dict(
@@ -200,9 +201,14 @@ def test_task_given_by_config_path(tmp_path):
         f'in_channels={W * 32}))\n'
         'data_preprocessor = dict(\n'
         '    num_classes=2, mean=[0., 0., 0.], std=[255., 255., 255.])\n')
-    model = build(tasks=dict(
-        cls=dict(from_config=str(path), head=dict(num_classes=3)),
-        seg=copy.deepcopy(TASKS['seg'])))
+    ref = dict(from_config=str(path), head=dict(num_classes=3))
+    # read once, when the runner is built (TaskConfigRunner); the model
+    # itself refuses a reference
+    with pytest.raises(TypeError, match='model.tasks.cls is a task-config'):
+        build(tasks=dict(cls=ref, seg=copy.deepcopy(TASKS['seg'])))
+    tasks = resolve_task_configs(dict(model=dict(tasks=dict(
+        cls=ref, seg=copy.deepcopy(TASKS['seg'])))))['model']['tasks']
+    model = build(tasks=tasks)
     assert model.task_scopes == dict(cls='mmpretrain', seg='mmseg')
     assert model.tasks.cls.backbone is model.backbone
     assert model.tasks.cls.head.num_classes == 3
@@ -210,5 +216,6 @@ def test_task_given_by_config_path(tmp_path):
         'ClsDataPreprocessor'
     log_vars = losses_and_grads(model, 'cls')
     assert 'cls.loss' in log_vars
-    with pytest.raises(FileNotFoundError, match="tasks\\['cls'\\]"):
-        build(tasks=dict(cls=dict(from_config=str(tmp_path / 'no.py'))))
+    with pytest.raises(FileNotFoundError, match='model.tasks.cls'):
+        resolve_task_configs(dict(model=dict(tasks=dict(
+            cls=dict(from_config=str(tmp_path / 'no.py'))))))

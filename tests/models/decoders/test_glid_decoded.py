@@ -1,5 +1,6 @@
-"""The shared GLID wiring (glid_decoded): GLIDDecoded, build_query_decoder,
-check_query_feat, check_neck_feats and GLIDWiringMixin, on a toy model
+"""The shared GLID wiring: GLIDDecoded, build_query_decoder,
+check_query_feat, check_neck_feats (glid_decoded) and GLIDWiringMixin
+(glid_wiring), on a toy model
 (identity backbone, a 1x1-conv neck) and a tiny real GLIDDecoder."""
 import importlib
 
@@ -9,10 +10,10 @@ import torch.nn as nn
 
 import glid_mm  # noqa: F401
 from glid_mm.models.decoders.glid_decoded import (GLIDDecoded,
-                                                  GLIDWiringMixin,
                                                   build_query_decoder,
                                                   check_neck_feats,
                                                   check_query_feat)
+from glid_mm.models.decoders.glid_wiring import GLIDWiringMixin
 
 IN, C, Q = 8, 16, 5
 
