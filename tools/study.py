@@ -107,17 +107,18 @@ def main(argv=None) -> dict:
                           out_dir, dev=args.dev)
     command = 'python tools/study.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:])
+    where = machine()
     head = [
         f'# {name} (preset {args.preset}, ' +
         ('seed 0)' if args.dev else f'{seeds} seeds)'), '',
-        f'Command: `{command}`', f'Machine: {machine()}',
+        f'Command: `{command}`', f'Machine: {where}',
         f'Started {started}; this call took '
         f'{(time.time() - t0) / 60:.1f} min (steps reused from an earlier '
         'call count in the steps\' wall time below, not here).', '', ''
     ]
     with open(osp.join(out_dir, 'results.md'), 'w') as f:
         f.write('\n'.join(head) + md + '\n')
-    data.update(command=command, machine=machine(), started=started,
+    data.update(command=command, machine=where, started=started,
                 call_wall_s=round(time.time() - t0, 1), seeds=seeds)
     with open(osp.join(out_dir, 'results.json'), 'w') as f:
         json.dump(data, f, indent=1)

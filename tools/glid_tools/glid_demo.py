@@ -27,7 +27,8 @@ import time
 from typing import Dict, List, Optional
 
 from glid_tools.progress import Progress, last_train_iter
-from glid_tools.stack_demo import last_metrics, read_scalars, write_results
+from glid_tools.stack_demo import (last_metrics, losses, read_scalars,
+                                   write_results)
 
 PRETRAIN_CFG = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'
 FINETUNE_CFG = 'configs/glid/glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py'
@@ -81,10 +82,6 @@ def _train(root: str, config: str, work_dir: str,
         cmd += ['--cfg-options'] + options
     _run(cmd, root, osp.join(work_dir, 'train.log'), bar, iters)
     return read_scalars(work_dir)
-
-
-def _losses(records: List[dict]) -> Dict[int, float]:
-    return {r['step']: r['loss'] for r in records if 'loss' in r}
 
 
 def _plot_losses(curves: Dict[str, Dict[int, float]], out: str) -> None:
@@ -250,7 +247,7 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
 
     bar.close()
     print('[glid-demo] 4/4 writing the results ...', flush=True)
-    pre_loss = _losses(pre_records)
+    pre_loss = losses(pre_records)
     steps = sorted(pre_loss)
     results = dict(
         pretrain=dict(
@@ -260,12 +257,12 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
         finetune={
             name: dict(
                 iters=finetune_iters,
-                last_loss=_losses(rec)[max(_losses(rec))],
+                last_loss=losses(rec)[max(losses(rec))],
                 metrics=last_metrics(rec))
             for name, rec in runs.items()
         })
     curves = {'pre-training (masked-patch MSE)': pre_loss}
-    curves.update({k: _losses(v) for k, v in runs.items()})
+    curves.update({k: losses(v) for k, v in runs.items()})
     _plot_losses(curves, osp.join(work_dir, 'loss_curves.png'))
     reconstruction_picture(root, PRETRAIN_CFG, pre_ckpt,
                            osp.join(work_dir, 'reconstruction.png'))

@@ -32,13 +32,23 @@ _NOT_METRICS = ('step', 'iter', 'epoch', 'lr', 'time', 'data_time',
                 'memory')
 
 
-def last_metrics(records: List[dict]) -> Dict[str, float]:
-    """The metrics of the last evaluation record (one without ``lr`` and
-    losses: mmengine logs the train records with both)."""
-    evals = [
+def eval_records(records: List[dict]) -> List[dict]:
+    """The evaluation records (those without ``lr`` and losses: mmengine
+    logs the train records with both)."""
+    return [
         r for r in records
         if 'lr' not in r and not any(k.startswith('loss') for k in r)
     ]
+
+
+def losses(records: List[dict]) -> Dict[int, float]:
+    """``{iteration: total loss}`` of the train records."""
+    return {r['step']: r['loss'] for r in records if 'loss' in r}
+
+
+def last_metrics(records: List[dict]) -> Dict[str, float]:
+    """The metrics of the last evaluation record (:func:`eval_records`)."""
+    evals = eval_records(records)
     if not evals:
         return {}
     return {k: v for k, v in evals[-1].items() if k not in _NOT_METRICS}

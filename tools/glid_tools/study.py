@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from glid_tools.progress import Progress, last_train_iter
+from glid_tools.stack_demo import eval_records, losses
 
 #: two-sided 95 % quantiles of Student's t by degrees of freedom (the
 #: normal 1.96 beyond 30)
@@ -164,11 +165,9 @@ def _result_of(step: Step, run_dir: str) -> dict:
         return dict(metrics=test_metrics(run_dir))
     if step.kind == 'train':
         recs = train_records(run_dir)
-        losses = {r['step']: r['loss'] for r in recs if 'loss' in r}
         vals = [{k: v for k, v in r.items() if k not in ('data_time', 'time')}
-                for r in recs
-                if 'lr' not in r and not any(k.startswith('loss') for k in r)]
-        return dict(losses=losses, val=vals)
+                for r in eval_records(recs)]
+        return dict(losses=losses(recs), val=vals)
     return {}
 
 
@@ -254,8 +253,8 @@ def run_plan(plan: Sequence[Step], root: str, runs_dir: str,
                 if any(d not in records for d in step.deps):
                     continue
                 pending.remove(step)
-                running[step.name] = _start(step, dirs[step.name], runs_dir,
-                                            fps[step.name],
+                running[step.name] = _start(step, root, dirs[step.name],
+                                            runs_dir, fps[step.name],
                                             states[step.name], child_env)
                 bar.start(step.name)
                 bar.say(f'[study] start  {step.name}' + (
@@ -298,8 +297,8 @@ def run_plan(plan: Sequence[Step], root: str, runs_dir: str,
     return records
 
 
-def _start(step: Step, run_dir: str, runs_dir: str, fingerprint: str,
-           state: str, env: dict):
+def _start(step: Step, root: str, run_dir: str, runs_dir: str,
+           fingerprint: str, state: str, env: dict):
     resume = (state == 'partial' and step.kind == 'train' and osp.isfile(
         osp.join(run_dir, 'last_checkpoint')))
     if not resume and osp.isdir(run_dir):
@@ -314,7 +313,6 @@ def _start(step: Step, run_dir: str, runs_dir: str, fingerprint: str,
     log = open(osp.join(run_dir, 'step.log'), 'a' if resume else 'w')
     log.write('$ ' + ' '.join(cmd) + '\n')
     log.flush()
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     proc = subprocess.Popen(
         cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env)
     return proc, log, time.time(), resume

@@ -344,8 +344,8 @@ def report(study: str, root: str, preset: str, plan: List[Step],
            dev: bool = False) -> Tuple[str, dict]:
     """(markdown, json) of a finished GLID study; draws
     ``out_dir/study.png``."""
-    from glid_tools.study_report import (loss_curve, markdown, plot, summarise,
-                                         wall_times)
+    from glid_tools.study_report import (loss_curve, markdown, planned_cells,
+                                         plot, summarise, wall_times)
     p = PRESETS[preset]
     frames = train_frames(root)
     names = [s.name for s in plan]
@@ -363,10 +363,7 @@ def report(study: str, root: str, preset: str, plan: List[Step],
         return _dev_report(p, plan, records, out_dir, frames, curves, pre,
                            wall)
     regimes = _regimes(p, len(frames))
-    planned = {(s.meta['init'], s.meta['labels'])
-               for s in plan if s.kind == 'test'}
-    summary = summarise([c for c in CELLS[study] if c in planned], records,
-                        'mIoU',
+    summary = summarise(planned_cells(CELLS[study], plan), records, 'mIoU',
                         extra_metrics=('aAcc', 'mAcc'))
     plot(summary, INIT_LABELS, regimes, osp.join(out_dir, 'study.png'),
          curves=curves,

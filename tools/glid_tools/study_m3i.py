@@ -45,6 +45,7 @@ def hymenoptera_train_count(root: str) -> int:
         for c in os.listdir(folder) if osp.isdir(osp.join(folder, c))
         for f in os.listdir(osp.join(folder, c)))
 
+
 PRESETS: Dict[str, dict] = dict(
     cpu=dict(
         seeds=3,
@@ -195,8 +196,8 @@ def _dev_plan(root: str, p: dict, runs_dir: str) -> List[Step]:
 def report(study: str, root: str, preset: str, plan: List[Step],
            records: Dict[str, dict], out_dir: str,
            dev: bool = False) -> Tuple[str, dict]:
-    from glid_tools.study_report import (loss_curve, markdown, plot, summarise,
-                                         wall_times)
+    from glid_tools.study_report import (loss_curve, markdown, planned_cells,
+                                         plot, summarise, wall_times)
     p = PRESETS[preset]
     wall = wall_times(records, [s.name for s in plan])
     if dev:
@@ -220,10 +221,7 @@ def report(study: str, root: str, preset: str, plan: List[Step],
                 '', f'Wall time of the steps: {wall["total_s"] / 60:.1f} '
                 f'min. Preset budget: {p["pretrain_iters"]} iterations.'])
         return md, dict(runs=data, wall=wall)
-    planned = {(s.meta['init'], s.meta['labels'])
-               for s in plan if s.kind == 'test'}
-    summary = summarise([c for c in CELLS if c in planned], records,
-                        'accuracy/top1')
+    summary = summarise(planned_cells(CELLS, plan), records, 'accuracy/top1')
     regimes = {'all': 'hymenoptera train labels'}
     curves = {}
     for enc in ENCODERS[:2]:

@@ -13,6 +13,14 @@ from glid_tools.study import cell_stats, fmt, paired_stats
 Cell = Tuple[str, str]  # (init, labels)
 
 
+def planned_cells(cells: Sequence[Cell], plan) -> List[Cell]:
+    """The ``cells`` (in their order) that a test step of ``plan`` fills
+    (``--only`` may have left some out)."""
+    planned = {(s.meta['init'], s.meta['labels'])
+               for s in plan if s.kind == 'test'}
+    return [c for c in cells if c in planned]
+
+
 def summarise(cells: Sequence[Cell], records: Dict[str, dict],
               metric: str, baseline: str = 'random',
               extra_metrics: Sequence[str] = ()) -> dict:
@@ -171,4 +179,7 @@ def wall_times(records: Dict[str, dict], names: List[str]) -> dict:
                 by_kind={k: round(v, 1) for k, v in by_kind.items()})
 
 
-__all__ = ['summarise', 'markdown', 'plot', 'loss_curve', 'wall_times']
+__all__ = [
+    'planned_cells', 'summarise', 'markdown', 'plot', 'loss_curve',
+    'wall_times'
+]
