@@ -106,9 +106,17 @@ setup(
     description='GLID, GPPF, LiT-decoder and M3I for the OpenMMLab toolboxes',
     long_description=readme(),
     long_description_content_type='text/markdown',
-    # glid_mm and its subpackages only (never tests/ or tools/glid_tools:
-    # configs and tools ship as data under glid_mm/.mim)
-    packages=find_packages(include=('glid_mm', 'glid_mm.*')),
+    # glid_mm and its subpackages (the library), and glid_tools: the code
+    # shared by the scripts under tools/ (benchmark runners, demos, study,
+    # plots), installed from tools/glid_tools so that every script and test
+    # imports it without touching sys.path; the library never imports it.
+    # Configs and the scripts themselves ship as data under glid_mm/.mim.
+    packages=find_packages(include=('glid_mm', 'glid_mm.*')) + ['glid_tools'] +
+    [
+        'glid_tools.' + p
+        for p in find_packages(osp.join(ROOT, 'tools', 'glid_tools'))
+    ],
+    package_dir={'glid_tools': 'tools/glid_tools'},
     include_package_data=True,
     cmdclass={'build_py': BuildPyWithMim},
     python_requires='>=3.9',

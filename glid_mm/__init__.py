@@ -12,8 +12,8 @@ mmdet / mmseg / mmpose / mmpretrain config):
 4. lets mmengine resolve ``glid_mm::<family>/<config>.py`` config paths
    (:mod:`glid_mm.utils.mim`).
 """
-from glid_mm.version import __version__
 from glid_mm.utils.version_guard import check_environment
+from glid_mm.version import __version__
 
 check_environment()
 

@@ -40,7 +40,6 @@ from mmengine.registry import DefaultScope, Registry
 
 TOOLBOXES = ('mmdet', 'mmseg', 'mmpose', 'mmpretrain')
 
-
 #: toolboxes that import another at import time: mmpose 1.3's
 #: ``mmpose.models`` imports mmdet (RTMO head), so mmpose without mmdet
 #: cannot build models
@@ -54,9 +53,9 @@ def available(*toolboxes: str) -> bool:
     if unknown:
         raise ValueError(f'unknown toolbox(es) {unknown}; known: {TOOLBOXES}')
     return all(
-        importlib.util.find_spec(t) is not None
-        and all(importlib.util.find_spec(n) is not None
-                for n in _NEEDS.get(t, ())) for t in toolboxes)
+        importlib.util.find_spec(t) is not None and all(
+            importlib.util.find_spec(n) is not None for n in _NEEDS.get(t, ()))
+        for t in toolboxes)
 
 
 def installed_toolboxes() -> tuple:
@@ -86,8 +85,9 @@ class MultiScopeRegistry:
     def __init__(self, kind: str) -> None:
         self.kind = kind
 
-    def registries(self, scopes: Optional[Iterable[str]] = None
-                   ) -> Dict[str, Registry]:
+    def registries(
+            self,
+            scopes: Optional[Iterable[str]] = None) -> Dict[str, Registry]:
         """The registries of ``scopes`` (default: all four) that exist."""
         scopes = TOOLBOXES if scopes is None else tuple(scopes)
         unknown = [s for s in scopes if s not in TOOLBOXES]

@@ -62,8 +62,8 @@ def test_help():
 @pytest.mark.parametrize('args, message', [
     (['--frobnicate'], "unknown option '--frobnicate'"),
     (['--python-version'], "option '--python-version' needs a value"),
-    (['--python-version', '--dry-run'],
-     "option '--python-version' needs a value"),
+    (['--python-version', '--dry-run'
+      ], "option '--python-version' needs a value"),
     (['--python-version', '3'], "--python-version '3' is not of the form"),
     (['--numpy', '2'], "--numpy '2' is not a version range"),
     (['--platform', 'manylinux_2_5_x86_64'], 'glibc 2.5 is older'),
@@ -112,16 +112,16 @@ def test_build_dry_run_cp312(tmp_path):
                  'numpy>=2', 'json_tricks', 'munkres', 'pycocotools>=2.0.7'):
         assert name in req_names, name
     for name in req_names:
-        assert not name.startswith(('torch', 'chumpy', 'xtcocotools', 'mmcv',
-                                    'mmpose')), name
+        assert not name.startswith(
+            ('torch', 'chumpy', 'xtcocotools', 'mmcv', 'mmpose')), name
     assert 'transformers<5' in cons and 'opencv-python<5' in cons
     assert 'numpy<2' not in cons
 
 
 def test_build_dry_run_cp311_defaults_to_numpy1(tmp_path):
-    res = run(BUILD, '--dry-run', '--python-version', '3.11', '--platform',
-              'manylinux_2_28_x86_64', '--out', str(tmp_path / 'wh'),
-              '--with-transformers')
+    res = run(BUILD, '--dry-run', '--python-version', '3.11',
+              '--platform', 'manylinux_2_28_x86_64', '--out',
+              str(tmp_path / 'wh'), '--with-transformers')
     assert res.returncode == 0, res.stderr
     cons = res.stdout.split('constraints.txt would be:')[1]
     assert '    numpy<2\n' in cons and '    opencv-python<4.12\n' in cons
@@ -158,7 +158,8 @@ def fake_wheelhouse(path, python=HOST_PY, corrupt=False):
     """The files install_offline.sh reads, with a stand-in mmcv sdist."""
     path.mkdir()
     (path / 'wheelhouse.env').write_text(
-        f'GLID_MM_WH_PYTHON={python}\nGLID_MM_WH_PLATFORMS=manylinux2014_x86_64'
+        f'GLID_MM_WH_PYTHON={python}\n'
+        'GLID_MM_WH_PLATFORMS=manylinux2014_x86_64'
         '\nGLID_MM_WH_NUMPY=<2\nGLID_MM_WH_MMCV=2.1.0\nGLID_MM_WH_MMPOSE=1.3.2'
         '\n')
     (path / 'requirements.txt').write_text('mmengine==0.10.7\n')
@@ -185,8 +186,11 @@ def test_install_needs_a_complete_wheelhouse(tmp_path):
 
 def test_install_refuses_other_python(tmp_path):
     wh = fake_wheelhouse(tmp_path / 'wh', python='3.99')
-    res = run(INSTALL, str(wh), '--dry-run',
-              env=dict(GLID_MM_LOG_DIR=str(tmp_path / 'logs')))
+    res = run(
+        INSTALL,
+        str(wh),
+        '--dry-run',
+        env=dict(GLID_MM_LOG_DIR=str(tmp_path / 'logs')))
     assert res.returncode != 0
     assert f'built for Python 3.99 but {sys.executable} is Python {HOST_PY}' \
         in res.stderr
@@ -194,9 +198,12 @@ def test_install_refuses_other_python(tmp_path):
 
 def test_install_cuda_needs_nvcc(tmp_path):
     wh = fake_wheelhouse(tmp_path / 'wh')
-    res = run(INSTALL, str(wh), '--cuda', '--dry-run',
-              env=dict(PATH='/usr/bin:/bin',
-                       GLID_MM_LOG_DIR=str(tmp_path / 'logs')))
+    res = run(
+        INSTALL,
+        str(wh),
+        '--cuda',
+        '--dry-run',
+        env=dict(PATH='/usr/bin:/bin', GLID_MM_LOG_DIR=str(tmp_path / 'logs')))
     assert res.returncode != 0
     assert '--cuda needs nvcc on PATH' in res.stderr
 
@@ -204,8 +211,8 @@ def test_install_cuda_needs_nvcc(tmp_path):
 def test_install_detects_corrupt_wheelhouse(tmp_path):
     wh = fake_wheelhouse(tmp_path / 'wh', corrupt=True)
     logs = tmp_path / 'logs'
-    res = run(INSTALL, str(wh), '--dry-run',
-              env=dict(GLID_MM_LOG_DIR=str(logs)))
+    res = run(
+        INSTALL, str(wh), '--dry-run', env=dict(GLID_MM_LOG_DIR=str(logs)))
     assert res.returncode == 1
     assert "step 'verify' failed" in res.stderr
     assert 'mmcv-2.1.0.tar.gz: FAILED' in res.stderr
@@ -216,9 +223,12 @@ def test_install_detects_corrupt_wheelhouse(tmp_path):
 def test_install_dry_run(tmp_path):
     wh = fake_wheelhouse(tmp_path / 'wh')
     logs = tmp_path / 'logs'
-    res = run(INSTALL, str(wh), '--dry-run',
-              env=dict(GLID_MM_LOG_DIR=str(logs),
-                       GLID_MM_CACHE=str(tmp_path / 'cache')))
+    res = run(
+        INSTALL,
+        str(wh),
+        '--dry-run',
+        env=dict(
+            GLID_MM_LOG_DIR=str(logs), GLID_MM_CACHE=str(tmp_path / 'cache')))
     assert res.returncode == 0, res.stdout + res.stderr
     text = res.stdout
     assert '[offline] verify' in text and '[offline] torch' in text
@@ -256,18 +266,24 @@ def test_install_dry_run(tmp_path):
     reason='downloads ~170 MB from PyPI; set GLID_MM_NETWORK_TESTS=1')
 def test_build_real_cp312_wheelhouse(tmp_path):
     out = tmp_path / 'wh'
-    res = run(BUILD, '--python-version', '3.12', '--platform',
-              'manylinux_2_28_x86_64', '--out', str(out),
-              env=dict(GLID_MM_LOG_DIR=str(tmp_path / 'logs')),
-              timeout=1800)
+    res = run(
+        BUILD,
+        '--python-version',
+        '3.12',
+        '--platform',
+        'manylinux_2_28_x86_64',
+        '--out',
+        str(out),
+        env=dict(GLID_MM_LOG_DIR=str(tmp_path / 'logs')),
+        timeout=1800)
     assert res.returncode == 0, res.stdout + res.stderr
     files = sorted(os.listdir(out))
     assert 'mmcv-2.1.0.tar.gz' in files
     assert 'xtcocotools-1.14.3.tar.gz' in files  # no cp312 wheel exists
     assert any(f.startswith('mmpose-1.3.2-') for f in files)
     assert any(f.startswith('numpy-2.') for f in files)
-    assert not any(f.startswith(('torch', 'nvidia', 'triton', 'chumpy'))
-                   for f in files)
+    assert not any(
+        f.startswith(('torch', 'nvidia', 'triton', 'chumpy')) for f in files)
     for f in files:
         if f.endswith('.whl'):
             tag = f.split('-')[-3]  # python tag

@@ -154,10 +154,23 @@ def test_wheel_files(built):
     missing = [f for f in KNOWN_FILES if f not in names]
     assert not missing, missing
     tops = {n.split('/')[0] for n in names}
+    # the library and the scripts' shared code (tools/glid_tools, so that
+    # the installed scripts import it); no tests/, tools/, configs/
     assert tops == {
-        'glid_mm',
+        'glid_mm', 'glid_tools',
         osp.basename(built['wheel']).split('-py')[0] + '.dist-info'
-    }, tops  # no tests/, tools/, configs/
+    }, tops
+    shared = {
+        n[len('glid_tools/'):]
+        for n in names if n.startswith('glid_tools/')
+    }
+    assert shared == {
+        osp.relpath(p, built['src'] / 'tools' / 'glid_tools').replace(
+            os.sep, '/')
+        for p in glob.glob(
+            str(built['src'] / 'tools' / 'glid_tools' / '**' / '*.py'),
+            recursive=True)
+    }
     bad = [n for n in names if '__pycache__' in n or n.endswith('.pyc')]
     assert not bad, bad
     assert MIM + 'STALE.txt' not in names  # glid_mm/.mim is never shipped
@@ -299,9 +312,9 @@ def test_glid_mm_base_from_editable_checkout():
     """The project's own set-up (tools/setup_env.sh: ``pip install -e .``):
     ``glid_mm::`` paths resolve to the checkout's configs through the
     links setup.py makes in ``glid_mm/.mim``."""
-    import glid_mm
     from mmengine.config import Config
 
+    import glid_mm
     from glid_mm.utils.mim import register_config_package
 
     if not osp.realpath(

@@ -74,7 +74,6 @@ def test_unknown_scope_is_an_error():
         MODELS.registries(['mmdet', 'mmfoo'])
 
 
-
 HIDE_AND_IMPORT = r'''
 import importlib.abc, importlib.util, sys
 hidden = sys.argv[1]
@@ -151,8 +150,8 @@ def test_build_nested_rule():
             build_nested(dict(type='mmdet.CrossEntropyLoss'), home='mmseg'),
             DetCE)  # explicit scope wins
         # a name the home toolbox lacks resolves in the current scope
-        assert type(build_nested(dict(type='SigLoss'), home='mmdet')
-                    ).__name__ == 'SigLoss'
+        assert type(build_nested(dict(type='SigLoss'),
+                                 home='mmdet')).__name__ == 'SigLoss'
     with pytest.raises(KeyError, match='NoSuchLoss.*mmdet, mmseg'):
         with DefaultScope.overwrite_default_scope('mmseg'):
             build_nested(dict(type='NoSuchLoss'), home='mmdet')
@@ -256,9 +255,14 @@ def test_lego_backbone_in_a_stock_mmpose_model(tmp_path):
     path.write_text("_base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/"
                     "coco/td-hm_res50_8xb64-210e_coco-256x192.py'\n")
     cfg = Config.fromfile(str(path))
-    cfg.model.backbone = dict(type='LegoResNet', task_names=['pose'],
-                              depth=18, num_units=2, base_channels=16,
-                              stem_channels=16, out_indices=(3, ))
+    cfg.model.backbone = dict(
+        type='LegoResNet',
+        task_names=['pose'],
+        depth=18,
+        num_units=2,
+        base_channels=16,
+        stem_channels=16,
+        out_indices=(3, ))
     cfg.model.head.in_channels = 128
     with DefaultScope.overwrite_default_scope('mmpose'):
         from mmpose.registry import MODELS as POSE_MODELS

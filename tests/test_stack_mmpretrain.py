@@ -65,5 +65,6 @@ def test_test_tool_reproduces_validation(project_root, trained, tmp_path,
     val = [r for r in read_scalars(trained) if KEY in r][-1]
     monkeypatch.chdir(project_root)
     ckpt = osp.join(trained, 'iter_2.pth')
-    test = load_script('test').main([CONFIG, ckpt, '--work-dir', str(tmp_path)])
+    test = load_script('test').main(
+        [CONFIG, ckpt, '--work-dir', str(tmp_path)])
     assert test[KEY] == pytest.approx(val[KEY], abs=1e-6)

@@ -64,7 +64,8 @@ def test_test_tool_reproduces_validation(project_root, trained, tmp_path,
     val = [r for r in read_scalars(trained) if 'mIoU' in r][-1]
     monkeypatch.chdir(project_root)
     ckpt = osp.join(trained, 'iter_2.pth')
-    test = load_script('test').main([CONFIG, ckpt, '--work-dir', str(tmp_path)])
+    test = load_script('test').main(
+        [CONFIG, ckpt, '--work-dir', str(tmp_path)])
     for key in METRICS:
         # same weights, same 4 frames, BN in eval mode: same numbers
         assert test[key] == pytest.approx(val[key], abs=0.011), key

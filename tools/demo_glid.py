@@ -37,6 +37,9 @@ if __name__ == '__main__':
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
     run_glid_demo(
-        osp.dirname(osp.dirname(osp.abspath(__file__))), args.work_dir,
-        args.pretrain_iters, args.finetune_iters, args.table4,
+        osp.dirname(osp.dirname(osp.abspath(__file__))),
+        args.work_dir,
+        args.pretrain_iters,
+        args.finetune_iters,
+        args.table4,
         progress=not args.no_progress)

@@ -18,5 +18,7 @@ if __name__ == '__main__':
         action='store_true',
         help='no progress bar (configs done, elapsed time, ETA)')
     args = parser.parse_args()
-    run_stack_demo(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                   args.work_dir, progress=not args.no_progress)
+    run_stack_demo(
+        osp.dirname(osp.dirname(osp.abspath(__file__))),
+        args.work_dir,
+        progress=not args.no_progress)

@@ -48,21 +48,30 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument('study', choices=sorted(STUDIES))
-    parser.add_argument('--preset', default='cpu',
-                        choices=['cpu', 'gpu', 'tiny'],
-                        help="budget: 'cpu' (<= 100 min on 2 cores), 'gpu' "
-                        "(about an hour on one GPU), 'tiny' (tests)")
-    parser.add_argument('--seeds', type=int,
-                        help='seeds per cell (default: the preset\'s)')
-    parser.add_argument('--dev', action='store_true',
-                        help='recipe selection on the development split')
+    parser.add_argument(
+        '--preset',
+        default='cpu',
+        choices=['cpu', 'gpu', 'tiny'],
+        help="budget: 'cpu' (<= 100 min on 2 cores), 'gpu' "
+        "(about an hour on one GPU), 'tiny' (tests)")
+    parser.add_argument(
+        '--seeds', type=int, help='seeds per cell (default: the preset\'s)')
+    parser.add_argument(
+        '--dev',
+        action='store_true',
+        help='recipe selection on the development split')
     parser.add_argument('--work-dir', default='work_dirs/study')
-    parser.add_argument('--jobs', type=int,
-                        help='runs at once (default: the preset\'s)')
-    parser.add_argument('--only', nargs='+', metavar='INIT/LABELS',
-                        help='run only these cells (e.g. random/all)')
-    parser.add_argument('--dry-run', action='store_true',
-                        help='print the plan and the estimated time only')
+    parser.add_argument(
+        '--jobs', type=int, help='runs at once (default: the preset\'s)')
+    parser.add_argument(
+        '--only',
+        nargs='+',
+        metavar='INIT/LABELS',
+        help='run only these cells (e.g. random/all)')
+    parser.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='print the plan and the estimated time only')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
@@ -76,9 +85,9 @@ def machine() -> str:
     import torch
     return (f'{platform.node()}: {os.cpu_count()} CPU cores, '
             f'{platform.processor() or platform.machine()}, '
-            f'Python {platform.python_version()}, torch {torch.__version__}'
-            + (f', GPU {torch.cuda.get_device_name(0)}'
-               if torch.cuda.is_available() else ', no GPU'))
+            f'Python {platform.python_version()}, torch {torch.__version__}' +
+            (f', GPU {torch.cuda.get_device_name(0)}'
+             if torch.cuda.is_available() else ', no GPU'))
 
 
 def main(argv=None) -> dict:
@@ -89,8 +98,14 @@ def main(argv=None) -> dict:
     jobs = args.jobs or preset['jobs']
     work_dir = osp.abspath(args.work_dir)
     runs_dir = osp.join(work_dir, 'runs', args.preset)
-    plan = mod.build_plan(args.study, ROOT, args.preset, seeds, runs_dir,
-                          dev=args.dev, only=args.only)
+    plan = mod.build_plan(
+        args.study,
+        ROOT,
+        args.preset,
+        seeds,
+        runs_dir,
+        dev=args.dev,
+        only=args.only)
     name = args.study + ('-dev' if args.dev else '')
     print(f'[study] {name}, preset {args.preset}, {seeds} seeds, '
           f'runs in {runs_dir}')
@@ -99,12 +114,12 @@ def main(argv=None) -> dict:
         return {}
     t0 = time.time()
     started = time.strftime('%Y-%m-%d %H:%M')
-    records = run_plan(plan, ROOT, runs_dir, jobs=jobs,
-                       progress=not args.no_progress)
+    records = run_plan(
+        plan, ROOT, runs_dir, jobs=jobs, progress=not args.no_progress)
     out_dir = osp.join(work_dir, name)
     os.makedirs(out_dir, exist_ok=True)
-    md, data = mod.report(args.study, ROOT, args.preset, plan, records,
-                          out_dir, dev=args.dev)
+    md, data = mod.report(
+        args.study, ROOT, args.preset, plan, records, out_dir, dev=args.dev)
     command = 'python tools/study.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:])
     where = machine()
@@ -118,8 +133,12 @@ def main(argv=None) -> dict:
     ]
     with open(osp.join(out_dir, 'results.md'), 'w') as f:
         f.write('\n'.join(head) + md + '\n')
-    data.update(command=command, machine=where, started=started,
-                call_wall_s=round(time.time() - t0, 1), seeds=seeds)
+    data.update(
+        command=command,
+        machine=where,
+        started=started,
+        call_wall_s=round(time.time() - t0, 1),
+        seeds=seeds)
     with open(osp.join(out_dir, 'results.json'), 'w') as f:
         json.dump(data, f, indent=1)
     print('\n'.join(head) + md)

@@ -19,10 +19,10 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 
 import glid_mm  # noqa: F401  (version guard, safe checkpoints, registries)
+from glid_mm.engine.runner import run_checked
 from glid_mm.utils.gppf_task_configs import resolve_task_configs
 from glid_mm.utils.mim import load_config
-from glid_mm.utils.preflight import (check_built_runner, check_inputs,
-                                     run_checked)
+from glid_mm.utils.preflight import check_built_runner, check_inputs
 
 
 def parse_args(argv=None):

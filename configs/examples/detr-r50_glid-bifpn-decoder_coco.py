@@ -21,8 +21,7 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         norm_cfg=dict(type='BN', requires_grad=False),
         norm_eval=True,
-        init_cfg=dict(
-            type='Pretrained', checkpoint='torchvision://resnet50')),
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     neck=dict(
         type='BiFPN',
         in_channels=[256, 512, 1024, 2048],

@@ -1,5 +1,5 @@
-# Table 7 ablation: block masking with ratio 0.75 (default: random, 0.75), on the
-# 300-epoch schedule.
+# Table 7 ablation: block masking with ratio 0.75 (default: random, 0.75), on
+# the 300-epoch schedule.
 _base_ = './glid_swin-b_16xb128-coslr-300e_in1k-192px.py'
 
 train_dataloader = dict(

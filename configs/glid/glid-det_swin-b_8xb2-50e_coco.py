@@ -10,8 +10,7 @@
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=CKPT
 #   (CKPT: a GLID Swin pre-training checkpoint)
 _base_ = [
-    'mmdet::_base_/datasets/coco_detection.py',
-    '../_base_/runtimes/mmdet.py',
+    'mmdet::_base_/datasets/coco_detection.py', '../_base_/runtimes/mmdet.py',
     '../_base_/models/glid-detr_swin-b.py'
 ]
 

@@ -8,8 +8,7 @@
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=CKPT
 #   (CKPT: the nano pre-training run's iter_300.pth)
 _base_ = [
-    '../_base_/runtimes/mmdet.py',
-    '../_base_/datasets/coco128_detection.py',
+    '../_base_/runtimes/mmdet.py', '../_base_/datasets/coco128_detection.py',
     '../_base_/models/glid-detr_swin-nano.py',
     '../_base_/schedules/glid-nano_adamw-poly-2k.py'
 ]

@@ -11,8 +11,7 @@
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=CKPT
 #   (CKPT: a GLID Swin pre-training checkpoint)
 _base_ = [
-    '../_base_/runtimes/mmdet.py',
-    'mmdet::_base_/datasets/ade20k_instance.py',
+    '../_base_/runtimes/mmdet.py', 'mmdet::_base_/datasets/ade20k_instance.py',
     '../_base_/models/glid-maskformer_swin-b.py',
     '../_base_/schedules/glid-seg_adamw-poly-160k.py'
 ]

@@ -71,8 +71,7 @@ optim_wrapper = dict(
         }),
     clip_grad=dict(max_norm=1., norm_type=2))
 param_scheduler = [
-    dict(type='LinearLR', begin=0, end=30, start_factor=0.001,
-         by_epoch=False),
+    dict(type='LinearLR', begin=0, end=30, start_factor=0.001, by_epoch=False),
     dict(
         type='MultiStepLR',
         begin=0,

@@ -15,8 +15,7 @@
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=CKPT
 #   (CKPT: a GLID Swin pre-training checkpoint)
 _base_ = [
-    '../_base_/runtimes/mmseg.py',
-    'mmseg::_base_/datasets/ade20k_640x640.py',
+    '../_base_/runtimes/mmseg.py', 'mmseg::_base_/datasets/ade20k_640x640.py',
     '../_base_/schedules/glid-seg_adamw-poly-160k.py',
     '../_base_/models/glid-semseg_swin-b.py'
 ]

@@ -3,5 +3,4 @@
 _base_ = './glid_swin-b_16xb128-coslr-600e_in1k-192px.py'
 
 model = dict(
-    backbone=dict(arch='large'),
-    neck=dict(in_channels=[192, 384, 768, 1536]))
+    backbone=dict(arch='large'), neck=dict(in_channels=[192, 384, 768, 1536]))

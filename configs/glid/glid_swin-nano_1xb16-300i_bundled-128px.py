@@ -7,7 +7,7 @@
 # width 64. Same code path as the Swin-B recipe; smoke-scale numbers, not
 # results. The mask-token (SimMIM-style) ablation of the encoder:
 # glid-masktoken_swin-nano_1xb16-300i_bundled-128px.py.
-#   python tools/train.py configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py
+#   python tools/train.py configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py  # noqa: E501
 _base_ = ['../_base_/runtimes/mmpretrain.py']
 
 data_root = '{{$GLID_MM_DATA:../shared/data}}/'

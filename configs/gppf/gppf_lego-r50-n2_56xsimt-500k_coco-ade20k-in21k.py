@@ -98,17 +98,12 @@ param_scheduler = [
         by_epoch=False,
         begin=0,
         end=50000),
-    dict(
-        type='CosineAnnealingLR',
-        by_epoch=False,
-        begin=50000,
-        end=500000)
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=50000, end=500000)
 ]
 custom_hooks = [
     # App. D.1: tau 5.0 -> 0.01 linearly by 45w iterations, then held
     dict(
-        type='GumbelTemperatureHook', start=5.0, end=0.01,
-        decay_iters=450000),
+        type='GumbelTemperatureHook', start=5.0, end=0.01, decay_iters=450000),
     # Sec. 3.2 / App. B: selection probabilities p_l^t (Fig. 11 plots them
     # every 1w iterations) -> vis_data/scalars.json; plot them with
     # tools/analysis/gppf_plot_selection.py
@@ -119,6 +114,8 @@ custom_hooks = [
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=10000,
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=10000,
         max_keep_ckpts=3))
 log_processor = dict(by_epoch=False)

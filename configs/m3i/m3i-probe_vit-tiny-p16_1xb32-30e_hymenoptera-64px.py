@@ -51,8 +51,7 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=1e-2, weight_decay=0.0))
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-2, weight_decay=0.0))
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=30)
 ]

@@ -29,9 +29,7 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         to_rgb=True),
     backbone=dict(
-        type='MAEViT',
-        arch='b',
-        img_size=224,
+        type='MAEViT', arch='b', img_size=224,
         patch_size=16),  # the mixer hides tokens (no encoder masking)
     neck=dict(
         type='M3IDecoder',

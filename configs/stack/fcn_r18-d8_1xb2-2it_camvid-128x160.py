@@ -10,8 +10,7 @@
 # CamVid dataset base instead of Cityscapes'.
 _base_ = [
     'mmseg::_base_/models/fcn_r50-d8.py', '../_base_/datasets/camvid.py',
-    '../_base_/runtimes/mmseg.py',
-    'mmseg::_base_/schedules/schedule_80k.py'
+    '../_base_/runtimes/mmseg.py', 'mmseg::_base_/schedules/schedule_80k.py'
 ]
 
 crop_size = (128, 160)  # (h, w)

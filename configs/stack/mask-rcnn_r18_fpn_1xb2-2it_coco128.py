@@ -13,8 +13,7 @@
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     '../_base_/datasets/coco128_instance.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
-    '../_base_/runtimes/mmdet.py'
+    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/runtimes/mmdet.py'
 ]
 
 model = dict(

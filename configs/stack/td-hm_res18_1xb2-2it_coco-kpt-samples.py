@@ -38,8 +38,8 @@ test_dataloader = val_dataloader
 # 2e-6; the smoke run keeps the stock value: it checks wiring, not accuracy
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=5e-4))
 param_scheduler = [
-    dict(type='LinearLR', begin=0, end=500, start_factor=0.001,
-         by_epoch=False)
+    dict(
+        type='LinearLR', begin=0, end=500, start_factor=0.001, by_epoch=False)
 ]
 train_cfg = dict(by_epoch=False, max_iters=2, val_interval=2)
 val_cfg = dict()

@@ -15,8 +15,8 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from PIL import Image
 
-from glid_mm.registry import DATASETS
 from glid_mm.datasets.camvid import CamVidDataset
+from glid_mm.registry import DATASETS
 
 
 @DATASETS.register_module(scopes=('mmpretrain', ))

@@ -135,8 +135,7 @@ class LiTMultiTaskDataset(Dataset):
         order = [best] + [i for i in range(len(refs)) if i != best]
         return [refs[i] for i in order], [weights[i] for i in order]
 
-    def get_text_weights(self, task: str,
-                         local: int) -> Optional[List[float]]:
+    def get_text_weights(self, task: str, local: int) -> Optional[List[float]]:
         """Annotator shares of the references of a VQA example (same order
         as :meth:`get_text`'s references), else None."""
         if self.targets[task] != 'vqa':

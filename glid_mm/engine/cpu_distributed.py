@@ -69,8 +69,8 @@ def cpu_model_wrapper(cfg) -> None:
     # ('mmdet.MMDistributedDataParallel' resolves to the same class) or the
     # class itself
     if wrapper_type is MMDistributedDataParallel or (
-            isinstance(wrapper_type, str) and wrapper_type.split('.')[-1]
-            == 'MMDistributedDataParallel'):
+            isinstance(wrapper_type, str)
+            and wrapper_type.split('.')[-1] == 'MMDistributedDataParallel'):
         wrapper.type = 'GlooDistributedDataParallel'
         wrapper.device_ids = None
         return

@@ -28,8 +28,7 @@ class DetSemSegIoUMetric(IoUMetric):
         As :class:`mmseg.evaluation.IoUMetric`.
     """
 
-    def process(self, data_batch: dict,
-                data_samples: Sequence[dict]) -> None:
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         renamed = []
         for sample in data_samples:
             missing = [
@@ -72,7 +71,9 @@ class ThingsCocoMetric(CocoMetric):
         As :class:`mmdet.evaluation.CocoMetric`.
     """
 
-    def __init__(self, ann_file: Optional[str] = None, *args,
+    def __init__(self,
+                 ann_file: Optional[str] = None,
+                 *args,
                  **kwargs) -> None:
         super().__init__(ann_file, *args, **kwargs)
         self.ann_file = ann_file  # for messages (CocoMetric keeps no copy)
@@ -89,8 +90,7 @@ class ThingsCocoMetric(CocoMetric):
             ids = self._coco_api.get_cat_ids(cat_names=list(things))
             if len(ids) != len(things):
                 found = {c['name'] for c in self._coco_api.load_cats(ids)}
-                raise ValueError(
-                    f'{self.ann_file} lacks thing categories '
-                    f'{sorted(set(things) - found)[:10]}')
+                raise ValueError(f'{self.ann_file} lacks thing categories '
+                                 f'{sorted(set(things) - found)[:10]}')
             self.cat_ids = ids
         return super().compute_metrics(results)

@@ -17,8 +17,8 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.evaluator import BaseMetric
 from mmpretrain.evaluation import VQAAcc
 
-from glid_mm.registry import METRICS
 from glid_mm.evaluation.lit_caption_scores import bleu, cider_d
+from glid_mm.registry import METRICS
 
 
 @METRICS.register_module(scopes=('mmpretrain', ))

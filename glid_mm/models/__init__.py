@@ -8,8 +8,9 @@ for mmdet / mmseg / mmpose), ``layers`` (building blocks), ``converters``
 the paper prefix: ``glid_*``, ``gppf_*``, ``lit_*``, ``m3i_*``. Parts whose
 toolbox is not installed are skipped (:func:`glid_mm.registry.available`).
 """
-from glid_mm.models import (algorithms, backbones, converters,  # noqa: F401
-                            decoders, heads, layers, losses, necks)
+from glid_mm.models import converters  # noqa: F401
+from glid_mm.models import (algorithms, backbones, decoders, heads, layers,
+                            losses, necks)
 from glid_mm.registry import available
 
 if available('mmdet'):
@@ -21,4 +22,7 @@ if available('mmpose'):
 if available('mmpretrain'):
     from glid_mm.models import utils  # noqa: F401
 
-__all__ = []
+__all__ = [
+    'algorithms', 'backbones', 'converters', 'decoders', 'heads', 'layers',
+    'losses', 'necks'
+]

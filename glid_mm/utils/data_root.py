@@ -26,8 +26,9 @@ def _iter_data_roots(cfg, prefix: str) -> Iterator[Tuple[str, str]]:
             yield from _iter_data_roots(value, f'{prefix}[{i}]')
 
 
-def check_data_roots(cfg, keys=('train_dataloader', 'val_dataloader',
-                                'test_dataloader')) -> None:
+def check_data_roots(
+    cfg,
+    keys=('train_dataloader', 'val_dataloader', 'test_dataloader')) -> None:
     """Raise ``FileNotFoundError`` naming every missing ``data_root``.
 
     Args:

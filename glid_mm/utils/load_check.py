@@ -1,11 +1,22 @@
-"""Does a ``load_from`` checkpoint fit the model? (before any step)
+"""What a checkpoint does to a model: the one load report of glid_mm.
 
-mmengine loads ``load_from`` non-strictly, so a checkpoint of another
-architecture "loads" with warnings only. :func:`check_load_from` compares the
-checkpoint with the built model part by part and refuses what cannot be
-meant; ``tools/train.py`` and ``tools/test.py`` call it through
-:func:`glid_mm.utils.preflight.check_built_runner` (opt out with
-``load_from_check = False``).
+- :func:`dry_run_report`: what mmengine's non-strict load would do
+  (loaded, resized by a load hook, computed by the model, shape
+  mismatches, missing, unexpected), the model untouched;
+- :func:`load_and_report`: the same, then the load itself (refusing shape
+  mismatches); what the converter scripts' ``--config`` /
+  ``--check-config`` checks use;
+- :func:`format_load_report`: the report as text, by model part
+  (:func:`part_of`);
+- :func:`check_load_from`: mmengine loads ``load_from`` non-strictly, so a
+  checkpoint of another architecture "loads" with warnings only; this
+  refuses what cannot be meant. ``tools/train.py`` and ``tools/test.py``
+  call it through :func:`glid_mm.utils.preflight.check_built_runner` (opt
+  out with ``load_from_check = False``).
+
+The converters (``glid_mm.models.converters``) stay "state dict in, state
+dict out" and import :func:`part_of` from here; nothing here imports the
+models.
 """
 import logging
 import re
@@ -15,7 +26,41 @@ from typing import Dict, Optional, Union
 import torch
 import torch.nn as nn
 
-from glid_mm.models.converters.glid_pretrain_to_finetune import PARTS, part_of
+#: model parts of a report, in print order (mmdet / mmseg / mmpose / GLID
+#: attribute names: backbone, neck, decoder with its queries, any head)
+PARTS = ('backbone', 'neck', 'decoder', 'queries', 'head', 'other')
+#: report entries, in print order
+ENTRIES = ('loaded', 'resized', 'model_computed', 'mismatch', 'missing',
+           'unexpected')
+_WORDS = dict(
+    model_computed='computed by the model', mismatch='shape mismatches')
+
+
+def part_of(key: str) -> str:
+    """The model part a state-dict key belongs to."""
+    if key.startswith('decoder.queries.'):
+        return 'queries'
+    first = key.split('.', 1)[0]
+    if first in ('backbone', 'neck', 'decoder'):
+        return first
+    if first == 'head' or first.endswith('_head'):
+        return 'head'
+    return 'other'
+
+
+def _key(entry):
+    """The key of a report entry (``resized`` / ``mismatch`` hold
+    ``(key, checkpoint shape, model shape)``)."""
+    return entry if isinstance(entry, str) else entry[0]
+
+
+def by_part(entries) -> Dict[str, list]:
+    """``{part: entries}`` for the parts that have any, in :data:`PARTS`
+    order."""
+    out = {}
+    for entry in entries:
+        out.setdefault(part_of(_key(entry)), []).append(entry)
+    return {p: out[p] for p in PARTS if p in out}
 
 
 class CheckpointMismatchError(ValueError):
@@ -39,8 +84,9 @@ def _own_tensors(module: nn.Module) -> Dict[str, torch.Tensor]:
     return own
 
 
-def load_from_report(model: nn.Module, state: Dict,
-                     who: str = 'the checkpoint') -> Dict[str, list]:
+def dry_run_report(model: nn.Module,
+                   state: Dict,
+                   who: str = 'the checkpoint') -> Dict[str, list]:
     """What mmengine's non-strict ``load_state_dict`` would do, unloaded.
 
     It walks the modules as mmengine's loader does (each child sees the
@@ -57,8 +103,14 @@ def load_from_report(model: nn.Module, state: Dict,
         who (str): The checkpoint in messages.
 
     Returns:
-        dict: ``matched``, ``missing``, ``unexpected`` (key lists) and
-        ``mismatch`` (``(key, checkpoint shape, model shape)``).
+        dict: the :data:`ENTRIES`: ``loaded`` (fits, after the hooks),
+        ``resized`` (loaded, but a hook changed its shape, e.g. Swin's
+        relative-position table for another window), ``model_computed``
+        (in the checkpoint, dropped by a hook because the model computes
+        it: Swin's ``relative_position_index``), ``mismatch`` (not loaded:
+        another shape), ``missing``, ``unexpected``. ``resized`` and
+        ``mismatch`` hold ``(key, checkpoint shape, model shape)``, the
+        others keys.
 
     Raises:
         CheckpointMismatchError: A pre-hook fails on this checkpoint (the
@@ -67,7 +119,7 @@ def load_from_report(model: nn.Module, state: Dict,
     from mmengine.logging import MMLogger
     from mmengine.model import is_model_wrapper
     metadata = getattr(state, '_metadata', None)
-    out = dict(matched=[], mismatch=[], missing=[], unexpected=[])
+    out = {name: [] for name in ENTRIES}
 
     def visit(module, local, prefix):
         if is_model_wrapper(module):
@@ -90,12 +142,17 @@ def load_from_report(model: nn.Module, state: Dict,
             if attr == 'num_batches_tracked':
                 continue  # a step count, not a weight: it always "fits"
             if key not in local:
-                out['missing'].append(key)
+                out['model_computed' if key in state else 'missing'].append(
+                    key)
             elif tuple(local[key].shape) != tuple(tensor.shape):
                 out['mismatch'].append(
                     (key, tuple(local[key].shape), tuple(tensor.shape)))
             else:
-                out['matched'].append(key)
+                out['loaded'].append(key)
+                if key in state and \
+                        tuple(state[key].shape) != tuple(tensor.shape):
+                    out['resized'].append(
+                        (key, tuple(state[key].shape), tuple(tensor.shape)))
         for key in local:
             if key.startswith(prefix) and \
                     not key.endswith('.num_batches_tracked'):
@@ -105,9 +162,10 @@ def load_from_report(model: nn.Module, state: Dict,
         for child_name, child in module._modules.items():
             if child is not None:
                 sub = prefix + child_name + '.'
-                visit(child, {k: v
-                              for k, v in local.items() if k.startswith(sub)},
-                      sub)
+                visit(child, {
+                    k: v
+                    for k, v in local.items() if k.startswith(sub)
+                }, sub)
 
     logger, mute = MMLogger.get_current_instance(), _Mute()
     logger.addFilter(mute)  # the hooks log again in the real load
@@ -118,27 +176,59 @@ def load_from_report(model: nn.Module, state: Dict,
     return out
 
 
-def format_load_report(report: Dict[str, list]) -> str:
-    """One line of counts, then one per model part with a few keys each."""
-    names = ('matched', 'mismatch', 'missing', 'unexpected')
-    words = dict(mismatch='shape mismatches')
-    lines = [', '.join(f'{len(report[n])} {words.get(n, n)}' for n in names)]
+def format_load_report(report: Dict[str, list],
+                       max_keys: Optional[int] = 3) -> str:
+    """One line of counts, then one line per model part with the keys of
+    each entry (``max_keys`` of each, all with None; ``loaded`` keys are
+    counted only)."""
+    lines = [
+        ', '.join(f'{len(report[n])} {_WORDS.get(n, n)}' for n in ENTRIES)
+    ]
+    parts = {name: by_part(report[name]) for name in ENTRIES}
     for part in PARTS:
         cells = []
-        for name in names:
-            keys = [k for k in report[name]
-                    if part_of(k[0] if name == 'mismatch' else k) == part]
-            if not keys:
+        for name in ENTRIES:
+            entries = parts[name].get(part, [])
+            if not entries:
                 continue
-            shown = [f'{k}: checkpoint {c} vs model {m}'
-                     for k, c, m in keys[:3]] if name == 'mismatch' else (
-                         keys[:3])
-            more = ', ...' if len(keys) > 3 else ''
-            cells.append(f'{len(keys)} {words.get(name, name)}' + (
-                '' if name == 'matched' else f' ({", ".join(shown)}{more})'))
+            cell = f'{len(entries)} {_WORDS.get(name, name)}'
+            if name != 'loaded':
+                shown = [
+                    e if isinstance(e, str) else
+                    f'{e[0]}: checkpoint {e[1]} -> model {e[2]}' if name ==
+                    'resized' else f'{e[0]}: checkpoint {e[1]} vs model {e[2]}'
+                    for e in entries[:max_keys]
+                ]
+                more = ', ...' if len(shown) < len(entries) else ''
+                cell += f' ({", ".join(shown)}{more})'
+            cells.append(cell)
         if cells:
             lines.append(f'  {part}: ' + '; '.join(cells))
     return '\n'.join(lines)
+
+
+def load_and_report(model: nn.Module,
+                    state: Dict,
+                    who: str = 'the checkpoint') -> Dict[str, list]:
+    """Load ``state`` into ``model`` non-strictly (the modules' load hooks
+    run, as in mmengine's ``load_from``) and return the
+    :func:`dry_run_report` of that load.
+
+    Raises:
+        CheckpointMismatchError: Some tensor has another shape in the
+            model (after the hooks); nothing is loaded then. The message
+            holds the report.
+    """
+    state = _tensors(state)
+    report = dry_run_report(model, state, who)
+    if report['mismatch']:
+        raise CheckpointMismatchError(
+            f'{who}: {len(report["mismatch"])} shape mismatch(es) with '
+            f'{type(model).__name__}; does the config use the '
+            'checkpoint\'s architecture? Checkpoint vs model:\n' +
+            format_load_report(report))
+    model.load_state_dict(state, strict=False)
+    return report
 
 
 def _tensors(state) -> 'OrderedDict':
@@ -149,7 +239,8 @@ def _tensors(state) -> 'OrderedDict':
     return out
 
 
-def check_load_from(model: nn.Module, checkpoint: Union[str, dict],
+def check_load_from(model: nn.Module,
+                    checkpoint: Union[str, dict],
                     name: Optional[str] = None) -> str:
     """Compare a ``load_from`` checkpoint with the built model.
 
@@ -191,7 +282,7 @@ def check_load_from(model: nn.Module, checkpoint: Union[str, dict],
             'config (--cfg-options load_from_check=False).')
     if not state and isinstance(checkpoint.get('model'), dict):
         text = format_load_report(
-            load_from_report(model, _tensors(checkpoint['model']), who))
+            dry_run_report(model, _tensors(checkpoint['model']), who))
         raise CheckpointMismatchError(
             f'{who} keeps its tensors under "model", which '
             f'mmengine\'s load_from does not read (it reads "state_dict" '
@@ -203,12 +294,13 @@ def check_load_from(model: nn.Module, checkpoint: Union[str, dict],
         raise CheckpointMismatchError(
             f'{who} holds no tensors at its top level or under '
             f'"state_dict" (keys: {sorted(checkpoint)[:10]}){hint}')
-    report = load_from_report(model, state, who)
+    report = dry_run_report(model, state, who)
     text = format_load_report(report)
-    matched, mismatch = len(report['matched']), len(report['mismatch'])
-    backbone = [any(part_of(k if isinstance(k, str) else k[0]) == 'backbone'
-                    for k in report[n])
-                for n in ('matched', 'mismatch', 'missing', 'unexpected')]
+    matched, mismatch = len(report['loaded']), len(report['mismatch'])
+    backbone = [
+        'backbone' in by_part(report[n])
+        for n in ('loaded', 'mismatch', 'missing', 'unexpected')
+    ]
     reason = None
     if matched == 0:
         reason = (f'none of its {len(state)} tensors matches a model tensor '

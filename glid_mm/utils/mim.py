@@ -46,9 +46,8 @@ def _mmengine_package_name() -> str:
     import importlib.metadata
     import os.path as osp
 
-    import glid_mm
-
-    here = osp.realpath(osp.dirname(glid_mm.__file__))
+    # the glid_mm folder (this file is glid_mm/utils/mim.py)
+    here = osp.realpath(osp.dirname(osp.dirname(osp.abspath(__file__))))
     try:
         dist = importlib.metadata.distribution(PACKAGE)
     except importlib.metadata.PackageNotFoundError:

@@ -9,17 +9,14 @@ file, key or value at fault (``tools/train.py``, ``tools/test.py``).
   ``load_from`` checkpoint fits the model
   (:func:`glid_mm.utils.load_check.check_load_from`; opt out with
   ``load_from_check = False``);
-- :func:`run_checked`: builds the runner, runs the checks and the action,
-  and turns registry and unpickling errors into messages that say what to
-  do.
+(:func:`glid_mm.engine.runner.run_checked` builds the runner and runs these
+checks and the action.)
 """
-from typing import Callable, Optional, Sequence
+from typing import Sequence
 
 from glid_mm.utils.data_checks import check_annotations, check_tasks
 from glid_mm.utils.data_root import check_data_roots
 from glid_mm.utils.gppf_task_configs import resolve_task_configs
-from glid_mm.utils.errors import (explain_registry_error,
-                                  explain_unpickling_error)
 
 
 def check_inputs(cfg, keys: Sequence[str], tasks: bool = True) -> None:
@@ -32,19 +29,6 @@ def check_inputs(cfg, keys: Sequence[str], tasks: bool = True) -> None:
     check_annotations(cfg, keys=keys)
     if tasks:
         check_tasks(cfg)
-
-
-def build_runner(cfg):
-    """The runner of ``cfg`` (``runner_type`` honoured), after the CPU
-    process group is set up where there is no GPU."""
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-
-    from glid_mm.engine.cpu_distributed import init_cpu_process_group
-    init_cpu_process_group(cfg)
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
 
 
 def check_built_runner(runner, cfg, train: bool = True) -> None:
@@ -63,11 +47,11 @@ def check_built_runner(runner, cfg, train: bool = True) -> None:
             dataset = getattr(task_loader, 'dataset', None)
             if dataset is not None and hasattr(dataset, '__len__') and \
                     len(dataset) == 0:
-                where = 'train_dataloader' + (
-                    '' if task == 'train' else f'.{task}')
-                paths = ', '.join(
-                    f'{k}={getattr(dataset, k, None)!r}'
-                    for k in ('data_root', 'ann_file', 'data_prefix'))
+                where = 'train_dataloader' + ('' if task == 'train' else
+                                              f'.{task}')
+                paths = ', '.join(f'{k}={getattr(dataset, k, None)!r}'
+                                  for k in ('data_root', 'ann_file',
+                                            'data_prefix'))
                 raise ValueError(
                     f'{where}: the dataset {type(dataset).__name__} has no '
                     f'samples ({paths}); check the paths, and filter_cfg, '
@@ -81,22 +65,3 @@ def check_built_runner(runner, cfg, train: bool = True) -> None:
     text = check_load_from(model, cfg.load_from)
     runner.logger.info(f'load_from={cfg.load_from} vs the model '
                        f'(checkpoint tensors by model part):\n{text}')
-
-
-def run_checked(cfg, action: str, check: Optional[Callable] = None):
-    """Build the runner, ``check`` it, run ``action``; explain failures."""
-    try:
-        runner = build_runner(cfg)
-        if check is not None:
-            check(runner, cfg)
-        return runner, getattr(runner, action)()
-    except KeyError as exc:
-        better = explain_registry_error(exc)
-        if better is None:
-            raise
-        raise better from exc
-    except Exception as exc:
-        better = explain_unpickling_error(exc, cfg.get('load_from'))
-        if better is None:
-            raise
-        raise better from exc

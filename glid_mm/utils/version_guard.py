@@ -34,8 +34,8 @@ class EnvironmentMismatchError(ImportError):
     """Raised by ``import glid_mm`` when the OpenMMLab stack does not fit."""
 
 
-def find_version_problems(required: Dict[str, Tuple[str, str, str]] = None
-                          ) -> List[str]:
+def find_version_problems(
+        required: Dict[str, Tuple[str, str, str]] = None) -> List[str]:
     """Return one human-readable line per package outside its range.
 
     mmengine and mmcv are required; of the toolboxes

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
-    osp.relpath(p, ROOT)
-    for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    osp.relpath(p, ROOT) for p in glob.glob(
+        osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p)
 
 
@@ -73,8 +73,7 @@ def test_config_has_the_glid_mm_runtime(path):
                          'again where the config sets custom_hooks)')
 
 
-def _intended(cfg_paramwise: dict, name: str, module, param, base_lr,
-              base_wd):
+def _intended(cfg_paramwise: dict, name: str, module, param, base_lr, base_wd):
     """(lr, weight decay) a parameter should get from the recipe: a part's
     multiplier (``custom_keys`` entry with ``lr_mult``, e.g. ``backbone``)
     covers every parameter of the part unless a longer key sets its own

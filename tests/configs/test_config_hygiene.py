@@ -29,8 +29,8 @@ CONFIGS = sorted(
 def _family_configs(family):
     """configs/<family>/**/*.py without _base_ folders, repo-relative."""
     return sorted(
-        c for c in CONFIGS if c.startswith(f'configs/{family}/')
-        and '_base_' not in c.split('/'))
+        c for c in CONFIGS
+        if c.startswith(f'configs/{family}/') and '_base_' not in c.split('/'))
 
 
 def _not_plain_data(source: str):
@@ -64,9 +64,9 @@ def test_config_is_plain_data(path):
     with open(osp.join(ROOT, path), encoding='utf-8') as f:
         found = _not_plain_data(f.read())
     assert not found, (
-        f'{path} is not plain data: '
-        + ', '.join(f'line {line}: {what}' for line, what in found)
-        + ' (write the values out, inherit with _base_, or move the logic '
+        f'{path} is not plain data: ' + ', '.join(f'line {line}: {what}'
+                                                  for line, what in found) +
+        ' (write the values out, inherit with _base_, or move the logic '
         'into a registered component)')
 
 
@@ -140,7 +140,7 @@ def test_model_index_imports_the_metafiles():
     with open(osp.join(ROOT, 'model-index.yml')) as f:
         index = yaml.safe_load(f)
     imports = index.get('Import') or []
-    assert sorted(imports) == sorted(
-        f'configs/{family}/metafile.yml' for family in FAMILIES)
+    assert sorted(imports) == sorted(f'configs/{family}/metafile.yml'
+                                     for family in FAMILIES)
     for path in imports:
         assert osp.isfile(osp.join(ROOT, path)), path

@@ -26,15 +26,22 @@ def _train_with_toolbox(toolbox, cfg_file, tmp_path):
     import json
     import subprocess
     import sys
-    train = osp.join(osp.dirname(toolbox.__file__), '.mim', 'tools',
-                     'train.py')
-    proc = subprocess.run(
-        [sys.executable, train, str(cfg_file), '--work-dir',
-         str(tmp_path / 'work')],
-        cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
+    train = osp.join(
+        osp.dirname(toolbox.__file__), '.mim', 'tools', 'train.py')
+    proc = subprocess.run([
+        sys.executable, train,
+        str(cfg_file), '--work-dir',
+        str(tmp_path / 'work')
+    ],
+                          cwd=str(tmp_path),
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    logs = [osp.join(r, f) for r, _, fs in os.walk(tmp_path / 'work')
-            for f in fs if f == 'scalars.json']
+    logs = [
+        osp.join(r, f) for r, _, fs in os.walk(tmp_path / 'work') for f in fs
+        if f == 'scalars.json'
+    ]
     assert logs, f'no scalars.json under {tmp_path / "work"}'
     with open(logs[0]) as f:
         records = [json.loads(line) for line in f if line.strip()]
@@ -77,13 +84,15 @@ def test_glid_pieces_under_mmdet_detr_config(project_root, data_root):
     assert model.neck.parameters().__next__().grad is not None
 
 
-@pytest.mark.parametrize('base, neck', [
-    # Mask R-CNN's FPN: 5 outputs from 4 inputs (extra level by max pool)
-    ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', dict(num_outs=5)),
-    # RetinaNet's FPN: P3-P7 from C3-C5, extra convs on the input
-    ('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
-     dict(start_level=1, num_outs=5, add_extra_convs='on_input')),
-])
+@pytest.mark.parametrize(
+    'base, neck',
+    [
+        # Mask R-CNN's FPN: 5 outputs from 4 inputs (extra level by max pool)
+        ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', dict(num_outs=5)),
+        # RetinaNet's FPN: P3-P7 from C3-C5, extra convs on the input
+        ('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
+         dict(start_level=1, num_outs=5, add_extra_convs='on_input')),
+    ])
 @pytest.mark.slow
 def test_bifpn_replaces_fpn_in_stock_mmdet_configs(project_root, data_root,
                                                    base, neck):

@@ -82,7 +82,9 @@ def test_stock_topdown_heatmap_with_glid_swin_and_bifpn_trains_with_mmpose(
     last (1/32) BiFPN level and upsamples it to the 64x48 heatmaps."""
     import mmpose
     root = osp.join(data_root, 'pose', 'coco') + '/'
-    _assert_trained(mmpose, f"""
+    _assert_trained(
+        mmpose,
+        f"""
 _base_ = '{TD_HM_RES50}'
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 model = dict(
@@ -97,8 +99,10 @@ train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
     dataset=dict(data_root='{root}', ann_file='test_coco.json',
                  data_prefix=dict(img='')))
-""", tmp_path, 'td-hm_glid-swin-nano_bifpn',
-                    parts=['backbone.stages.3.', 'neck.blocks.'])
+""",
+        tmp_path,
+        'td-hm_glid-swin-nano_bifpn',
+        parts=['backbone.stages.3.', 'neck.blocks.'])
 
 
 @pytest.mark.slow
@@ -109,7 +113,9 @@ def test_stock_resnet18_classifier_with_lego_backbone_trains_with_mmpretrain(
     channels) on hymenoptera (2 classes, 112 px)."""
     import mmpretrain
     root = osp.join(data_root, 'hymenoptera') + '/'
-    _assert_trained(mmpretrain, f"""
+    _assert_trained(
+        mmpretrain,
+        f"""
 _base_ = 'mmpretrain::resnet/resnet18_8xb32_in1k.py'
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 model = dict(
@@ -128,8 +134,10 @@ train_dataloader = dict(
             dict(type='RandomResizedCrop', scale=112),
             dict(type='RandomFlip', prob=0.5, direction='horizontal'),
             dict(type='PackInputs')]))
-""", tmp_path, 'resnet18_lego',
-                    parts=['backbone.controllers.cls'])
+""",
+        tmp_path,
+        'resnet18_lego',
+        parts=['backbone.controllers.cls'])
 
 
 def _coco128(data_root):
@@ -154,14 +162,18 @@ def test_stock_faster_rcnn_with_bifpn_trains_with_mmdet(data_root, tmp_path):
     FPN's own arguments (out_channels=256, num_outs=5; in_channels of the
     ResNet-18 used on the CPU), trained on COCO128."""
     import mmdet
-    _assert_trained(mmdet, """
+    _assert_trained(
+        mmdet,
+        """
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 model = dict(
     backbone=dict(depth=18, init_cfg=None),
     neck=dict(type='BiFPN', in_channels=[64, 128, 256, 512], num_repeats=2))
-""" + _coco128(data_root), tmp_path, 'faster-rcnn_r18_bifpn',
-                    parts=['neck.blocks.', 'roi_head.'])
+""" + _coco128(data_root),
+        tmp_path,
+        'faster-rcnn_r18_bifpn',
+        parts=['neck.blocks.', 'roi_head.'])
 
 
 @pytest.mark.slow
@@ -170,7 +182,9 @@ def test_stock_retinanet_with_lego_backbone_trains_with_mmdet(
     """mmdet's stock RetinaNet (FPN kept) with ``LegoResNet`` (ResNet-18
     layout, 2 units per lego layer) as the backbone, trained on COCO128."""
     import mmdet
-    _assert_trained(mmdet, """
+    _assert_trained(
+        mmdet,
+        """
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 model = dict(
@@ -178,8 +192,10 @@ model = dict(
         _delete_=True, type='LegoResNet', task_names=['det'], depth=18,
         num_units=2),
     neck=dict(in_channels=[64, 128, 256, 512]))
-""" + _coco128(data_root), tmp_path, 'retinanet_lego-r18',
-                    parts=['backbone.controllers.det', 'neck.fpn_convs.'])
+""" + _coco128(data_root),
+        tmp_path,
+        'retinanet_lego-r18',
+        parts=['backbone.controllers.det', 'neck.fpn_convs.'])
 
 
 @pytest.mark.slow
@@ -191,7 +207,9 @@ def test_stock_pointrend_with_bifpn_trains_with_mmseg(data_root, tmp_path):
     ADE20K heads (150 classes) are kept: CamVid's ids 0..10 are inside."""
     import mmseg
     root = osp.join(data_root, 'camvid') + '/'
-    _assert_trained(mmseg, f"""
+    _assert_trained(
+        mmseg,
+        f"""
 _base_ = 'mmseg::point_rend/pointrend_r50_4xb4-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)
 crop_size = (64, 80)
@@ -212,8 +230,10 @@ train_dataloader = dict(
             dict(type='Resize', scale=(80, 60), keep_ratio=True),
             dict(type='RandomCrop', crop_size=crop_size),
             dict(type='PackSegInputs')]))
-""", tmp_path, 'pointrend_r18_bifpn',
-                    parts=['neck.blocks.', 'decode_head.1.'])
+""",
+        tmp_path,
+        'pointrend_r18_bifpn',
+        parts=['neck.blocks.', 'decode_head.1.'])
 
 
 @pytest.mark.slow
@@ -226,13 +246,17 @@ def test_glid_decoder_and_head_under_mmdet_detr_config_train_with_mmdet(
     import mmdet
     base = osp.join(project_root, 'configs', 'examples',
                     'detr-r50_glid-bifpn-decoder_coco.py')
-    _assert_trained(mmdet, f"""
+    _assert_trained(
+        mmdet,
+        f"""
 _base_ = '{base}'
 model = dict(
     backbone=dict(depth=18, init_cfg=None),
     neck=dict(in_channels=[64, 128, 256, 512]))
-""" + _coco128(data_root), tmp_path, 'glid-detr_r18',
-                    parts=['decoder.queries.', 'bbox_head.', 'neck.blocks.'])
+""" + _coco128(data_root),
+        tmp_path,
+        'glid-detr_r18',
+        parts=['decoder.queries.', 'bbox_head.', 'neck.blocks.'])
 
 
 @pytest.mark.slow
@@ -245,9 +269,13 @@ def test_glid_semseg_config_trains_with_mmseg(project_root, data_root,
     monkeypatch.setenv('GLID_MM_DATA', data_root)
     base = osp.join(project_root, 'configs', 'glid',
                     'glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py')
-    _assert_trained(mmseg, f"""
+    _assert_trained(
+        mmseg,
+        f"""
 _base_ = '{base}'
 train_dataloader = dict(batch_size=2, num_workers=0,
                         persistent_workers=False)
-""", tmp_path, 'glid-semseg_nano',
-                    parts=['decoder.queries.', 'decode_head.', 'neck.'])
+""",
+        tmp_path,
+        'glid-semseg_nano',
+        parts=['decoder.queries.', 'decode_head.', 'neck.'])

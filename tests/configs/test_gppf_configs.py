@@ -77,8 +77,8 @@ def test_multi_task_config_builds(path):
     assert cfg.model_wrapper_cfg.type == 'SIMTDistributedWrapper'
     assert dict(cfg.train_cfg.task_weights) == dict(
         det=2.5, seg=1.0, cls=4.0)  # App. D.1
-    hook = next(
-        h for h in cfg.custom_hooks if h.type == 'GumbelTemperatureHook')
+    hook = next(h for h in cfg.custom_hooks
+                if h.type == 'GumbelTemperatureHook')
     assert hook.start == 5.0
     model = build(cfg)
     assert isinstance(model, GPPFMultiTaskModel)
@@ -87,8 +87,9 @@ def test_multi_task_config_builds(path):
     # the task configs named by path, as TaskConfigRunner resolves them
     cfg = resolve_task_configs(cfg)
     if 'in21k' in path:  # paper scale (App. D.1)
-        assert [cfg.train_dataloader[t].batch_size
-                for t in ('det', 'seg', 'cls')] == [8, 8, 96]
+        assert [
+            cfg.train_dataloader[t].batch_size for t in ('det', 'seg', 'cls')
+        ] == [8, 8, 96]
         assert cfg.train_cfg.max_iters == 500000
         assert hook.decay_iters == 450000
         assert cfg.optim_wrapper.optimizer.lr == 0.16

@@ -1,10 +1,10 @@
-import pytest
 """The tiny derived-task config runs end to end in mmengine's Runner:
 tokenizer hook, task sampler / batch sampler, loss, decoding, metric,
 checkpoint with the tokenizer, and a test run restored from it."""
 import copy
 import os.path as osp
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner

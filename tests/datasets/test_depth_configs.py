@@ -9,12 +9,13 @@ import math
 import os.path as osp
 
 import cv2
-import glid_mm  # noqa: F401  (registers CheckDepthMap used by the configs)
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+
+import glid_mm  # noqa: F401  (registers CheckDepthMap used by the configs)
 
 CONFIGS = dict(
     nyu=('nyu_depth.py', 1, (120, 160)),

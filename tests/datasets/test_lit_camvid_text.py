@@ -24,9 +24,11 @@ def test_min_fraction_drops_tiny_regions(data_root):
     loose = LiTCamVidTextDataset(data_root=root, split='val', min_fraction=0)
     strict = LiTCamVidTextDataset(
         data_root=root, split='val', min_fraction=0.05)
-    n = lambda d: sum(
-        d.get_data_info(i)['gt_text'].count(',')  # noqa
-        for i in range(len(d)))
+
+    def n(d):
+        return sum(
+            d.get_data_info(i)['gt_text'].count(',') for i in range(len(d)))
+
     assert n(strict) < n(loose)
     first = strict.get_data_info(0)['gt_text'].split(', ')
     assert first == [c for c in strict.CLASSES if c in first]  # id order

@@ -46,8 +46,10 @@ def test_person_count_ignores_crowd(data_root, coco):
 def test_deterministic_split(data_root):
     train = _ds(data_root, target='categories', split='train')
     val = _ds(data_root, target='categories', split='val')
-    ids = lambda d: {d.get_data_info(i)['image_id']
-                     for i in range(len(d))}  # noqa
+
+    def ids(d):
+        return {d.get_data_info(i)['image_id'] for i in range(len(d))}
+
     assert (len(train), len(val)) == (96, 32)
     assert not ids(train) & ids(val)
 

@@ -15,10 +15,9 @@ import pytest
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 from torch.nn.parallel import DistributedDataParallel
-
-from mmengine.model import MMDistributedDataParallel
 
 import glid_mm  # noqa: F401  (registers GlooDistributedDataParallel)
 from glid_mm.engine import GlooDistributedDataParallel
@@ -56,8 +55,10 @@ def test_no_wrapper_config_gets_gloo_ddp_with_mmengine_defaults(unused):
 ])
 def test_mmengine_ddp_becomes_gloo_ddp_keeping_its_options(type_):
     wrapper = dict(
-        broadcast_buffers=True, find_unused_parameters=True,
-        detect_anomalous_params=True, device_ids=[0])
+        broadcast_buffers=True,
+        find_unused_parameters=True,
+        detect_anomalous_params=True,
+        device_ids=[0])
     if type_ is not None:  # no type: mmengine's runner defaults to MMDDP
         wrapper['type'] = type_
     cfg = _wrapped(model_wrapper_cfg=wrapper)
@@ -125,12 +126,15 @@ def recorded(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize('cfg', [
-    dict(launcher='none'),
-    dict(launcher='none', model_wrapper_cfg=dict(
-        type='MMDistributedDataParallel')),
-    dict(),  # no launcher: a one-process run
-])
+@pytest.mark.parametrize(
+    'cfg',
+    [
+        dict(launcher='none'),
+        dict(
+            launcher='none',
+            model_wrapper_cfg=dict(type='MMDistributedDataParallel')),
+        dict(),  # no launcher: a one-process run
+    ])
 def test_launcher_none_is_a_no_op(recorded, cfg):
     cfg = Config(cfg)
     before = copy.deepcopy(cfg.to_dict())
@@ -172,13 +176,15 @@ def test_nccl_backend_is_switched_to_gloo_with_a_warning(recorded):
             env_cfg=dict(
                 cudnn_benchmark=False,
                 dist_cfg=dict(backend='nccl', timeout=90, init_method=None))))
-    with pytest.warns(UserWarning,
-                      match="backend='nccl' needs GPUs.*using \"gloo\""):
+    with pytest.warns(
+            UserWarning, match="backend='nccl' needs GPUs.*using \"gloo\""):
         init_cpu_process_group(cfg)
     # mmengine's timeout is in seconds; torch wants a timedelta
     assert recorded == [
-        dict(backend='gloo', timeout=datetime.timedelta(seconds=90),
-             init_method=None)
+        dict(
+            backend='gloo',
+            timeout=datetime.timedelta(seconds=90),
+            init_method=None)
     ]
     # the config now says what runs (the runner logs it)
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'

@@ -57,16 +57,16 @@ def test_accumulates_pixels_over_images():
 
 
 def test_same_numbers_as_mmseg_with_data_fields():
-    ours = _evaluate(DetSemSegIoUMetric(iou_metrics=['mIoU', 'mDice']),
-                     [_sample()])
-    theirs = _evaluate(IoUMetric(iou_metrics=['mIoU', 'mDice']),
-                       [_sample(field='data')])
+    ours = _evaluate(
+        DetSemSegIoUMetric(iou_metrics=['mIoU', 'mDice']), [_sample()])
+    theirs = _evaluate(
+        IoUMetric(iou_metrics=['mIoU', 'mDice']), [_sample(field='data')])
     assert ours == theirs
     # a sample already in mmseg's format passes through unchanged
-    mixed = dict(pred_sem_seg=_sem(PRED, 'data'), gt_sem_seg=_sem(GT,
-                                                                  'sem_seg'))
-    assert _evaluate(DetSemSegIoUMetric(iou_metrics=['mIoU', 'mDice']),
-                     [mixed]) == theirs
+    mixed = dict(
+        pred_sem_seg=_sem(PRED, 'data'), gt_sem_seg=_sem(GT, 'sem_seg'))
+    assert _evaluate(
+        DetSemSegIoUMetric(iou_metrics=['mIoU', 'mDice']), [mixed]) == theirs
 
 
 def test_input_samples_not_modified():
@@ -95,13 +95,15 @@ def test_missing_fields():
     metric.dataset_meta = dict(classes=CLASSES)
     with pytest.raises(KeyError, match=r"needs \['gt_sem_seg'\]"):
         metric.process({}, [dict(pred_sem_seg=_sem(PRED, 'sem_seg'))])
-    with pytest.raises(KeyError, match=r"needs \['pred_sem_seg', "
-                       r"'gt_sem_seg'\]"):
+    with pytest.raises(
+            KeyError, match=r"needs \['pred_sem_seg', "
+            r"'gt_sem_seg'\]"):
         metric.process({}, [dict()])
     bad = _sample()
     bad['gt_sem_seg'] = dict(seg=torch.zeros(1, 2, 3))
-    with pytest.raises(KeyError, match='gt_sem_seg has neither "sem_seg" '
-                       'nor "data".*seg'):
+    with pytest.raises(
+            KeyError, match='gt_sem_seg has neither "sem_seg" '
+            'nor "data".*seg'):
         metric.process({}, [bad])
     assert metric.results == []
 
@@ -123,12 +125,27 @@ def coco_json(tmp_path):
             dict(id=7, name='sky')
         ],
         annotations=[
-            dict(id=1, image_id=1, category_id=1, bbox=[10, 10, 30, 30],
-                 area=900, iscrowd=0),
-            dict(id=2, image_id=1, category_id=2, bbox=[50, 50, 40, 20],
-                 area=800, iscrowd=0),
-            dict(id=3, image_id=1, category_id=7, bbox=[0, 0, 100, 40],
-                 area=4000, iscrowd=0),
+            dict(
+                id=1,
+                image_id=1,
+                category_id=1,
+                bbox=[10, 10, 30, 30],
+                area=900,
+                iscrowd=0),
+            dict(
+                id=2,
+                image_id=1,
+                category_id=2,
+                bbox=[50, 50, 40, 20],
+                area=800,
+                iscrowd=0),
+            dict(
+                id=3,
+                image_id=1,
+                category_id=7,
+                bbox=[0, 0, 100, 40],
+                area=4000,
+                iscrowd=0),
         ])
     path = tmp_path / 'panoptic_det.json'
     path.write_text(json.dumps(data))
@@ -179,10 +196,10 @@ def test_things_metric_maps_labels_to_thing_ids(coco_json):
 
 
 def test_things_metric_errors(coco_json):
-    with pytest.raises(KeyError, match=r'needs dataset_meta\['
-                       '"thing_classes"'):
-        _coco_eval(ThingsCocoMetric(ann_file=coco_json),
-                   dict(classes=ALL))
+    with pytest.raises(
+            KeyError, match=r'needs dataset_meta\['
+            '"thing_classes"'):
+        _coco_eval(ThingsCocoMetric(ann_file=coco_json), dict(classes=ALL))
     with pytest.raises(ValueError, match='needs ann_file'):
         metric = ThingsCocoMetric()
         metric.dataset_meta = dict(classes=ALL, thing_classes=THINGS)
@@ -190,11 +207,12 @@ def test_things_metric_errors(coco_json):
 
 
 def test_things_metric_missing_thing_category(coco_json):
-    with pytest.raises(ValueError, match=r"lacks thing categories "
-                       r"\['bird'\]"):
-        _coco_eval(ThingsCocoMetric(ann_file=coco_json),
-                   dict(classes=ALL + ('bird', ),
-                        thing_classes=THINGS + ('bird', )))
+    with pytest.raises(
+            ValueError, match=r"lacks thing categories "
+            r"\['bird'\]"):
+        _coco_eval(
+            ThingsCocoMetric(ann_file=coco_json),
+            dict(classes=ALL + ('bird', ), thing_classes=THINGS + ('bird', )))
 
 
 def test_explicit_cat_ids_are_kept(coco_json):

@@ -5,8 +5,12 @@ from glid_mm.evaluation import LiTTextMetric
 
 
 def _s(task, pred, refs, img, weights=None):
-    return dict(task=task, pred_text=pred, gt_texts=refs, img_path=img,
-                gt_text_weights=weights)
+    return dict(
+        task=task,
+        pred_text=pred,
+        gt_texts=refs,
+        img_path=img,
+        gt_text_weights=weights)
 
 
 def test_per_task_accuracy_and_caption_scores():
@@ -46,12 +50,14 @@ def test_vqa_accuracy_counts_annotators():
     the most-voted answer beside it."""
     refs, weights = ['yes', 'no', 'maybe'], [0.6, 0.2, 0.1]
     metric = LiTTextMetric()
-    metric.process(None, [
-        _s('vqa', 'yes', refs, 'a', weights),  # exact 1, vqa 1
-        _s('vqa', 'no', refs, 'b', weights),  # exact 0, vqa 2/3
-        _s('vqa', 'maybe', refs, 'c', weights),  # exact 0, vqa 1/3
-        _s('vqa', 'blue', refs, 'd', weights),  # exact 0, vqa 0
-    ])
+    metric.process(
+        None,
+        [
+            _s('vqa', 'yes', refs, 'a', weights),  # exact 1, vqa 1
+            _s('vqa', 'no', refs, 'b', weights),  # exact 0, vqa 2/3
+            _s('vqa', 'maybe', refs, 'c', weights),  # exact 0, vqa 1/3
+            _s('vqa', 'blue', refs, 'd', weights),  # exact 0, vqa 0
+        ])
     out = metric.evaluate(4)
     assert out['lit/vqa/accuracy'] == 25.
     assert out['lit/vqa/vqa_accuracy'] == pytest.approx(

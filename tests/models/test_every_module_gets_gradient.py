@@ -44,11 +44,13 @@ def single_thread():
 
 # ---------------------------------------------------------------- configs
 
+
 def _swin(embed=8, depths=(1, 1, 1, 1), **kwargs):
     """A Swin of width 8 with one block per stage and window 2."""
     cfg = dict(
-        arch=dict(embed_dims=embed, depths=list(depths),
-                  num_heads=[1] * len(depths)),
+        arch=dict(
+            embed_dims=embed, depths=list(depths),
+            num_heads=[1] * len(depths)),
         img_size=64,
         out_indices=tuple(range(len(depths))),
         drop_path_rate=0.0)
@@ -56,12 +58,18 @@ def _swin(embed=8, depths=(1, 1, 1, 1), **kwargs):
     return cfg
 
 
-SWIN_FT = dict(_swin(window_size=2, pad_small_map=True),
-               type='mmpretrain.SwinTransformer')
-NECK = dict(type='BiFPN', in_channels=[8, 16, 32, 64], out_channels=8,
-            num_repeats=1)
-DECODER = dict(type='GLIDDecoder', in_channels=8, embed_dims=16,
-               num_layers=3, num_heads=2, feedforward_channels=32)
+SWIN_FT = dict(
+    _swin(window_size=2, pad_small_map=True),
+    type='mmpretrain.SwinTransformer')
+NECK = dict(
+    type='BiFPN', in_channels=[8, 16, 32, 64], out_channels=8, num_repeats=1)
+DECODER = dict(
+    type='GLIDDecoder',
+    in_channels=8,
+    embed_dims=16,
+    num_layers=3,
+    num_heads=2,
+    feedforward_channels=32)
 MASK_TRAIN_CFG = dict(
     num_points=64,
     oversample_ratio=3.0,
@@ -93,8 +101,8 @@ def _decoded(leaf, levels=4, C=16, CM=8, S=8, L=2, B=2, Q=3):
     states of L decoder blocks. The heads read the 1/4 map only, so only it
     (and the query states) are checked for gradient."""
     from glid_mm.models.decoders.glid_decoded import GLIDDecoded
-    feats = tuple(_randn(B, CM, S // 2**i, S // 2**i, seed=i)
-                  for i in range(levels))
+    feats = tuple(
+        _randn(B, CM, S // 2**i, S // 2**i, seed=i) for i in range(levels))
     feats = (leaf(feats[0]), ) + feats[1:]
     return GLIDDecoded(feats, leaf(_randn(L, B, Q, C, seed=9)))
 
@@ -102,10 +110,13 @@ def _decoded(leaf, levels=4, C=16, CM=8, S=8, L=2, B=2, Q=3):
 def _det_sample(size=32, n=2, masks=False, sem=False, num_classes=3):
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
-    s = DetDataSample(metainfo=dict(
-        img_shape=(size, size), batch_input_shape=(size, size),
-        pad_shape=(size, size), ori_shape=(size, size),
-        scale_factor=(1., 1.)))
+    s = DetDataSample(
+        metainfo=dict(
+            img_shape=(size, size),
+            batch_input_shape=(size, size),
+            pad_shape=(size, size),
+            ori_shape=(size, size),
+            scale_factor=(1., 1.)))
     boxes = torch.tensor([[2., 3., 20., 18.], [12., 10., 30., 31.]])[:n]
     s.gt_instances = InstanceData(
         bboxes=boxes, labels=torch.arange(n) % num_classes)
@@ -126,9 +137,12 @@ def _det_sample(size=32, n=2, masks=False, sem=False, num_classes=3):
 # each: run(module, leaf) -> outputs (a loss dict, or tensors projected to a
 # scalar); ``leaf(t)`` marks an input whose gradient is checked too
 
+
 def run_bifpn(m, leaf):
-    return m([leaf(_randn(2, c, 16 // 2**i, 16 // 2**i, seed=i))
-              for i, c in enumerate([4, 8, 8, 16])])
+    return m([
+        leaf(_randn(2, c, 16 // 2**i, 16 // 2**i, seed=i))
+        for i, c in enumerate([4, 8, 8, 16])
+    ])
 
 
 def run_glid(m, leaf):
@@ -172,8 +186,10 @@ def run_depth_head(m, leaf):
 
 
 def run_mask_head(m, leaf):
-    samples = [_det_sample(masks=True, sem=True),
-               _det_sample(n=1, masks=True, sem=True)]
+    samples = [
+        _det_sample(masks=True, sem=True),
+        _det_sample(n=1, masks=True, sem=True)
+    ]
     return m.loss(_decoded(leaf), samples)
 
 
@@ -185,8 +201,9 @@ def run_mask_seg_head(m, leaf):
     from mmseg.structures import SegDataSample
     samples = []
     for b in range(2):
-        s = SegDataSample(metainfo=dict(
-            img_shape=(32, 32), pad_shape=(32, 32), ori_shape=(32, 32)))
+        s = SegDataSample(
+            metainfo=dict(
+                img_shape=(32, 32), pad_shape=(32, 32), ori_shape=(32, 32)))
         seg = torch.full((1, 32, 32), 255, dtype=torch.long)
         seg[:, :10] = b
         seg[:, 20:] = 3
@@ -224,8 +241,10 @@ def run_topdown(m, leaf):
 
 def run_pretrain_head(m, leaf):
     states = leaf(_randn(2, 3, 16))
-    return dict(loss=m.loss(m(states), _randn(2, 3, 8, 12, seed=1),
-                            torch.tensor([[0, 2, 5], [1, 3, 4]])))
+    return dict(
+        loss=m.loss(
+            m(states), _randn(2, 3, 8, 12, seed=1),
+            torch.tensor([[0, 2, 5], [1, 3, 4]])))
 
 
 def run_queries(m, leaf):
@@ -246,16 +265,17 @@ def run_lego(m, leaf):
 
 def run_lit_decoder(m, leaf):
     from mmpretrain.structures import DataSample
-    m.train_tokenizer(dict(
-        texts=['ants', 'bees', 'two dogs', '2', '3'] * 2,
-        tasks=dict(hymenoptera='cls', persons='count'),
-        labels=dict(hymenoptera=['ants', 'bees'])))
+    m.train_tokenizer(
+        dict(
+            texts=['ants', 'bees', 'two dogs', '2', '3'] * 2,
+            tasks=dict(hymenoptera='cls', persons='count'),
+            labels=dict(hymenoptera=['ants', 'bees'])))
     samples = []
     for task, cat, text in [('hymenoptera', 'cls', 'ants'),
                             ('persons', 'count', '3')]:
         s = DataSample()
-        for key, val in dict(task=task, task_category=cat,
-                             gt_text=text).items():
+        for key, val in dict(
+                task=task, task_category=cat, gt_text=text).items():
             s.set_field(val, key, field_type='metainfo')
         samples.append(s)
     return m(_randn(2, 3, 32, 32), samples, mode='loss')
@@ -274,9 +294,10 @@ def run_pool_head(m, leaf):
 def run_m3i_decoder(m, leaf):
     from glid_mm.models.layers.m3i_geometry import grid_coords
     grid = grid_coords(3)
-    return m(leaf(_randn(2, 5, 12)), grid[:5].expand(2, -1, -1),
-             grid[5:].expand(2, -1, -1), torch.ones(2, 2),
-             leaf(_randn(2, 1, 12, seed=1)))
+    return m(
+        leaf(_randn(2, 5, 12)), grid[:5].expand(2, -1, -1),
+        grid[5:].expand(2, -1, -1), torch.ones(2, 2),
+        leaf(_randn(2, 1, 12, seed=1)))
 
 
 def run_mixer(m, leaf):
@@ -293,149 +314,248 @@ def run_sig_loss(m, leaf):
 
 #: ``{class name: (scope, config, run)}``
 TINY = {
-    'BiFPN': ('mmdet', dict(type='BiFPN', in_channels=[4, 8, 8, 16],
-                            out_channels=4, num_repeats=2), run_bifpn),
-    'GLID': ('mmpretrain', dict(
-        type='GLID',
-        backbone=dict(_swin(stage_cfgs=dict(block_cfgs=dict(window_size=2))),
-                      type='GLIDSwinTransformer', mask_mode='visible'),
-        neck=NECK,
-        decoder=dict(DECODER, with_mask_token=True),
-        head=dict(type='GLIDPretrainHead', in_channels=16, patch_size=32)),
-        run_glid),
-    'GLIDDETR': ('mmdet', dict(
-        type='GLIDDETR',
-        backbone=SWIN_FT,
-        neck=NECK,
-        decoder=DECODER,
-        bbox_head=dict(
-            type='GLIDDETRHead', num_classes=3, embed_dims=16,
-            num_queries=3, num_queries_one2many=4, k_one2many=2,
-            loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-            loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
-        train_cfg=DETR_TRAIN_CFG,
-        test_cfg=dict(max_per_img=3)), run_glid_detr),
-    'GLIDDETRHead': ('mmdet', dict(
-        type='GLIDDETRHead', num_classes=3, embed_dims=16, num_queries=3,
-        num_queries_one2many=4, k_one2many=2,
-        loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-        loss_iou=dict(type='GIoULoss', loss_weight=2.0),
-        train_cfg=DETR_TRAIN_CFG), run_detr_head),
+    'BiFPN': ('mmdet',
+              dict(
+                  type='BiFPN',
+                  in_channels=[4, 8, 8, 16],
+                  out_channels=4,
+                  num_repeats=2), run_bifpn),
+    'GLID':
+    ('mmpretrain',
+     dict(
+         type='GLID',
+         backbone=dict(
+             _swin(stage_cfgs=dict(block_cfgs=dict(window_size=2))),
+             type='GLIDSwinTransformer',
+             mask_mode='visible'),
+         neck=NECK,
+         decoder=dict(DECODER, with_mask_token=True),
+         head=dict(type='GLIDPretrainHead', in_channels=16,
+                   patch_size=32)), run_glid),
+    'GLIDDETR': ('mmdet',
+                 dict(
+                     type='GLIDDETR',
+                     backbone=SWIN_FT,
+                     neck=NECK,
+                     decoder=DECODER,
+                     bbox_head=dict(
+                         type='GLIDDETRHead',
+                         num_classes=3,
+                         embed_dims=16,
+                         num_queries=3,
+                         num_queries_one2many=4,
+                         k_one2many=2,
+                         loss_bbox=dict(type='L1Loss', loss_weight=5.0),
+                         loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
+                     train_cfg=DETR_TRAIN_CFG,
+                     test_cfg=dict(max_per_img=3)), run_glid_detr),
+    'GLIDDETRHead': ('mmdet',
+                     dict(
+                         type='GLIDDETRHead',
+                         num_classes=3,
+                         embed_dims=16,
+                         num_queries=3,
+                         num_queries_one2many=4,
+                         k_one2many=2,
+                         loss_bbox=dict(type='L1Loss', loss_weight=5.0),
+                         loss_iou=dict(type='GIoULoss', loss_weight=2.0),
+                         train_cfg=DETR_TRAIN_CFG), run_detr_head),
     'GLIDDecoder': ('mmdet', dict(DECODER, num_queries=3), run_decoder),
-    'GLIDDepthHead': ('mmseg', dict(
-        type='GLIDDepthHead', num_queries=4, in_channels=16,
-        feat_channels=8), run_depth_head),
-    'GLIDMaskHead': ('mmdet', dict(
-        type='GLIDMaskHead', num_things_classes=3, num_stuff_classes=1,
-        num_queries=3, in_channels=16, mask_channels=8,
-        train_cfg=MASK_TRAIN_CFG), run_mask_head),
-    'GLIDMaskPredictor': ('mmdet', dict(
-        type='GLIDMaskPredictor', num_classes=3, in_channels=16,
-        mask_channels=8), run_mask_predictor),
-    'GLIDMaskSegHead': ('mmseg', dict(
-        type='GLIDMaskSegHead', num_classes=4, num_queries=3,
-        in_channels=16, mask_channels=8, train_cfg=MASK_TRAIN_CFG),
-        run_mask_seg_head),
-    'GLIDMultiTaskMaskFormer': ('mmdet', dict(
-        type='GLIDMultiTaskMaskFormer',
-        backbone=SWIN_FT,
-        neck=NECK,
-        decoder=DECODER,
-        panoptic_head=dict(
-            type='GLIDMaskHead', num_things_classes=2, num_stuff_classes=1,
-            num_queries=3, in_channels=16, mask_channels=8),
-        train_cfg=MASK_TRAIN_CFG,
-        test_cfg=dict(panoptic_on=True, semantic_on=False, instance_on=True,
-                      max_per_image=3, iou_thr=0.8, filter_low_score=True)),
-        run_multitask_maskformer),
-    'GLIDPoseHead': ('mmpose', dict(
-        type='GLIDPoseHead', num_keypoints=3, in_channels=16,
-        feat_channels=8), run_pose_head),
-    'GLIDPretrainHead': ('mmpretrain', dict(
-        type='GLIDPretrainHead', in_channels=16, patch_size=2),
-        run_pretrain_head),
-    'GLIDQueries': ('mmdet', dict(
-        type='GLIDQueries', embed_dims=8, num_queries=3,
-        with_mask_token=True), run_queries),
-    'GLIDSwinTransformer': ('mmpretrain', dict(
-        _swin(depths=(1, 1), img_size=32,
-              stage_cfgs=dict(block_cfgs=dict(window_size=2))),
-        type='GLIDSwinTransformer'), run_glid_swin),
-    'GLIDTopdownPoseEstimator': ('mmpose', dict(
-        type='GLIDTopdownPoseEstimator',
-        backbone=dict(SWIN_FT, img_size=32),
-        neck=NECK,
-        decoder=DECODER,
-        head=dict(type='GLIDPoseHead', num_keypoints=3, in_channels=16,
-                  feat_channels=8)), run_topdown),
-    'LegoResNet': ('mmdet', dict(
-        type='LegoResNet', task_names=('a', 'b'), depth=18, num_units=2,
-        stem_channels=4, base_channels=4, num_stages=2, out_indices=(0, 1),
-        zero_init_residual=False), run_lego),
-    'LegoSwinTransformer': ('mmdet', dict(
-        type='LegoSwinTransformer', task_names=('a', 'b'),
-        arch=dict(embed_dims=8, depths=(1, 1), num_heads=(1, 1)),
-        window_size=2, drop_path_rate=0.0, out_indices=(0, 1),
-        lego_downsample=True), run_lego),
-    'LiTDecoder': ('mmpretrain', dict(
-        type='LiTDecoder',
-        backbone=dict(type='ResNet', depth=18, num_stages=1,
-                      stem_channels=8, base_channels=8, strides=(1, ),
-                      dilations=(1, ), out_indices=(0, )),
-        decoder=dict(type='LiTTextDecoder', memory_dims=8, drop_rate=0.,
-                     arch=dict(embed_dims=16, num_heads=2, ffn_dims=32,
-                               num_layers=1)),
-        tokenizer=dict(type='LiTBPETokenizer', vocab_size=272),
-        encoder_mode='finetune',
-        max_length=8), run_lit_decoder),
-    'LiTTextDecoder': ('mmpretrain', dict(
-        type='LiTTextDecoder', vocab_size=12, memory_dims=8, drop_rate=0.,
-        max_length=8,
-        arch=dict(embed_dims=16, num_heads=2, ffn_dims=32, num_layers=1)),
-        run_text_decoder),
-    'M3IAttentionPoolHead': ('mmpretrain', dict(
-        type='M3IAttentionPoolHead', in_channels=16, num_classes=3,
-        num_heads=2), run_pool_head),
-    'M3IDecoder': ('mmpretrain', dict(
-        type='M3IDecoder', in_channels=12, embed_dims=16, num_layers=2,
-        num_heads=2, out_channels=10), run_m3i_decoder),
-    'M3IMixer': ('mmpretrain', dict(type='M3IMixer', patch_size=4),
-                 run_mixer),
+    'GLIDDepthHead': ('mmseg',
+                      dict(
+                          type='GLIDDepthHead',
+                          num_queries=4,
+                          in_channels=16,
+                          feat_channels=8), run_depth_head),
+    'GLIDMaskHead': ('mmdet',
+                     dict(
+                         type='GLIDMaskHead',
+                         num_things_classes=3,
+                         num_stuff_classes=1,
+                         num_queries=3,
+                         in_channels=16,
+                         mask_channels=8,
+                         train_cfg=MASK_TRAIN_CFG), run_mask_head),
+    'GLIDMaskPredictor': ('mmdet',
+                          dict(
+                              type='GLIDMaskPredictor',
+                              num_classes=3,
+                              in_channels=16,
+                              mask_channels=8), run_mask_predictor),
+    'GLIDMaskSegHead': ('mmseg',
+                        dict(
+                            type='GLIDMaskSegHead',
+                            num_classes=4,
+                            num_queries=3,
+                            in_channels=16,
+                            mask_channels=8,
+                            train_cfg=MASK_TRAIN_CFG), run_mask_seg_head),
+    'GLIDMultiTaskMaskFormer':
+    ('mmdet',
+     dict(
+         type='GLIDMultiTaskMaskFormer',
+         backbone=SWIN_FT,
+         neck=NECK,
+         decoder=DECODER,
+         panoptic_head=dict(
+             type='GLIDMaskHead',
+             num_things_classes=2,
+             num_stuff_classes=1,
+             num_queries=3,
+             in_channels=16,
+             mask_channels=8),
+         train_cfg=MASK_TRAIN_CFG,
+         test_cfg=dict(
+             panoptic_on=True,
+             semantic_on=False,
+             instance_on=True,
+             max_per_image=3,
+             iou_thr=0.8,
+             filter_low_score=True)), run_multitask_maskformer),
+    'GLIDPoseHead': ('mmpose',
+                     dict(
+                         type='GLIDPoseHead',
+                         num_keypoints=3,
+                         in_channels=16,
+                         feat_channels=8), run_pose_head),
+    'GLIDPretrainHead':
+    ('mmpretrain', dict(type='GLIDPretrainHead', in_channels=16,
+                        patch_size=2), run_pretrain_head),
+    'GLIDQueries': ('mmdet',
+                    dict(
+                        type='GLIDQueries',
+                        embed_dims=8,
+                        num_queries=3,
+                        with_mask_token=True), run_queries),
+    'GLIDSwinTransformer':
+    ('mmpretrain',
+     dict(
+         _swin(
+             depths=(1, 1),
+             img_size=32,
+             stage_cfgs=dict(block_cfgs=dict(window_size=2))),
+         type='GLIDSwinTransformer'), run_glid_swin),
+    'GLIDTopdownPoseEstimator': ('mmpose',
+                                 dict(
+                                     type='GLIDTopdownPoseEstimator',
+                                     backbone=dict(SWIN_FT, img_size=32),
+                                     neck=NECK,
+                                     decoder=DECODER,
+                                     head=dict(
+                                         type='GLIDPoseHead',
+                                         num_keypoints=3,
+                                         in_channels=16,
+                                         feat_channels=8)), run_topdown),
+    'LegoResNet': ('mmdet',
+                   dict(
+                       type='LegoResNet',
+                       task_names=('a', 'b'),
+                       depth=18,
+                       num_units=2,
+                       stem_channels=4,
+                       base_channels=4,
+                       num_stages=2,
+                       out_indices=(0, 1),
+                       zero_init_residual=False), run_lego),
+    'LegoSwinTransformer':
+    ('mmdet',
+     dict(
+         type='LegoSwinTransformer',
+         task_names=('a', 'b'),
+         arch=dict(embed_dims=8, depths=(1, 1), num_heads=(1, 1)),
+         window_size=2,
+         drop_path_rate=0.0,
+         out_indices=(0, 1),
+         lego_downsample=True), run_lego),
+    'LiTDecoder':
+    ('mmpretrain',
+     dict(
+         type='LiTDecoder',
+         backbone=dict(
+             type='ResNet',
+             depth=18,
+             num_stages=1,
+             stem_channels=8,
+             base_channels=8,
+             strides=(1, ),
+             dilations=(1, ),
+             out_indices=(0, )),
+         decoder=dict(
+             type='LiTTextDecoder',
+             memory_dims=8,
+             drop_rate=0.,
+             arch=dict(embed_dims=16, num_heads=2, ffn_dims=32, num_layers=1)),
+         tokenizer=dict(type='LiTBPETokenizer', vocab_size=272),
+         encoder_mode='finetune',
+         max_length=8), run_lit_decoder),
+    'LiTTextDecoder':
+    ('mmpretrain',
+     dict(
+         type='LiTTextDecoder',
+         vocab_size=12,
+         memory_dims=8,
+         drop_rate=0.,
+         max_length=8,
+         arch=dict(embed_dims=16, num_heads=2, ffn_dims=32,
+                   num_layers=1)), run_text_decoder),
+    'M3IAttentionPoolHead': ('mmpretrain',
+                             dict(
+                                 type='M3IAttentionPoolHead',
+                                 in_channels=16,
+                                 num_classes=3,
+                                 num_heads=2), run_pool_head),
+    'M3IDecoder': ('mmpretrain',
+                   dict(
+                       type='M3IDecoder',
+                       in_channels=12,
+                       embed_dims=16,
+                       num_layers=2,
+                       num_heads=2,
+                       out_channels=10), run_m3i_decoder),
+    'M3IMixer': ('mmpretrain', dict(type='M3IMixer', patch_size=4), run_mixer),
     'SigLoss': ('mmseg', dict(type='SigLoss'), run_sig_loss),
 }
 
 #: parameters that get no gradient in the tested mode by design
 UNUSED = {
     'LegoResNet': {
-        'controllers.b': 'one task per step (GPPF SIMT): the controller of '
+        'controllers.b':
+        'one task per step (GPPF SIMT): the controller of '
         'a task that did not run gets no gradient',
     },
     'LegoSwinTransformer': {
-        'controllers.b': 'one task per step (GPPF SIMT): the controller of '
+        'controllers.b':
+        'one task per step (GPPF SIMT): the controller of '
         'a task that did not run gets no gradient',
     },
 }
 
 #: registered components left out here, with the reason
 SKIP = {
-    'GLIDDepthEstimator': 'whole model; every parameter\'s gradient is '
+    'GLIDDepthEstimator':
+    'whole model; every parameter\'s gradient is '
     'checked in tests/models/heads/test_glid_depth_head.py'
     '::test_every_parameter_gets_a_gradient_and_loss_keys',
-    'GLIDEncoderDecoder': 'whole model; every parameter\'s gradient is '
+    'GLIDEncoderDecoder':
+    'whole model; every parameter\'s gradient is '
     'checked in tests/models/segmentors/test_glid_encoder_decoder.py'
     '::test_every_parameter_gets_a_gradient',
-    'GLIDMaskFormer': 'whole model; every parameter\'s gradient is checked '
+    'GLIDMaskFormer':
+    'whole model; every parameter\'s gradient is checked '
     'in tests/models/detectors/test_glid_maskformer.py'
     '::test_instance_loss_and_gradients_on_coco128',
-    'GPPFMultiTaskModel': 'whole model; the task step\'s gradients (every '
+    'GPPFMultiTaskModel':
+    'whole model; the task step\'s gradients (every '
     'lego unit, the task\'s controller and head, none for the other task) '
     'are checked in tests/models/algorithms/test_gppf_multi_task_model.py'
     '::test_task_step_uses_its_path_only',
-    'M3I': 'whole model; every trainable parameter\'s gradient (and none '
+    'M3I':
+    'whole model; every trainable parameter\'s gradient (and none '
     'for the momentum encoder) is checked in '
     'tests/models/algorithms/test_m3i.py'
     '::test_every_trainable_parameter_gets_a_gradient',
-    'SharedBackboneSlot': 'weightless placeholder that raises when called '
+    'SharedBackboneSlot':
+    'weightless placeholder that raises when called '
     '(nothing to differentiate); see test_shared_backbone_slot below',
 }
 
@@ -464,15 +584,14 @@ def _scalar(out):
     """A loss dict's ``loss*`` terms summed, or a fixed random projection of
     every float output."""
     if isinstance(out, dict) and any('loss' in k for k in out):
-        terms = [t for k, v in out.items() if 'loss' in k
-                 for t in _tensors(v)]
+        terms = [t for k, v in out.items() if 'loss' in k for t in _tensors(v)]
         return sum(t.sum() for t in terms)
     g = torch.Generator().manual_seed(123)
-    tensors = [t for t in _tensors(out)
-               if t.is_floating_point() and t.requires_grad]
+    tensors = [
+        t for t in _tensors(out) if t.is_floating_point() and t.requires_grad
+    ]
     assert tensors, 'the run gave no float output with a graph'
-    return sum((t * torch.randn(t.shape, generator=g)).sum()
-               for t in tensors)
+    return sum((t * torch.randn(t.shape, generator=g)).sum() for t in tensors)
 
 
 def _grad_problem(grad):
@@ -504,8 +623,8 @@ def test_every_parameter_gets_gradient(name):
         loss = _scalar(run(module, leaf))
     assert loss.dim() == 0 and torch.isfinite(loss), loss
     loss.backward()
-    params = list(module.named_parameters()) if isinstance(
-        module, nn.Module) else []
+    params = list(module.named_parameters()) if isinstance(module,
+                                                           nn.Module) else []
     trainable = [(n, p) for n, p in params if p.requires_grad]
     unused = UNUSED.get(name, {})
     for pattern in unused:

@@ -14,9 +14,9 @@ import torch
 import torch.nn as nn
 
 from glid_tools.benchmark import (NOT_RUN, NotRunnable, count_flops,
-                               dense_bf16_peak_tflops, make_result,
-                               param_counts, peak_memory, run_row, time_fn,
-                               write_results)
+                                  dense_bf16_peak_tflops, make_result,
+                                  param_counts, peak_memory, run_row, time_fn,
+                                  write_results)
 from glid_tools.benchmark.inference import NO_BF16, explain_failure
 from glid_tools.benchmark.measure import part_times
 from glid_tools.benchmark.models import parse_peer_config, resolve_config
@@ -60,16 +60,21 @@ def run_all_out(project_root, tmp_path_factory):
         sys.executable, 'tools/benchmark/run_all.py', *NANO, '--out-dir',
         str(out), '--complexity-configs', 'glid_swin-nano_*', '--strict'
     ]
-    proc = subprocess.run(cmd, cwd=project_root, capture_output=True,
-                          text=True, timeout=300, env=_env())
+    proc = subprocess.run(
+        cmd,
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
 
 def test_run_all_writes_every_table(run_all_out):
     for name in ('glid_pretrain_step', 'glid_panoptic_inference',
-                 'glid_detection_inference', 'side_costs',
-                 'model_complexity', 'benchmark_suite'):
+                 'glid_detection_inference', 'side_costs', 'model_complexity',
+                 'benchmark_suite'):
         assert (run_all_out / f'{name}.json').is_file(), name
         assert (run_all_out / f'{name}.md').stat().st_size > 200, name
     suite = _load(run_all_out / 'benchmark_suite.json')
@@ -91,14 +96,14 @@ def test_pretrain_rows(run_all_out):
     for row in rows.values():
         assert row['status'] == 'ok', row
         for key in ('step_ms', 'images_per_s', 'fwd_gflops_per_image',
-                    'params_m', 'achieved_tflops', 'encoder_ms',
-                    'decoder_ms', 'head_ms', 'backward_ms', 'optimizer_ms'):
+                    'params_m', 'achieved_tflops', 'encoder_ms', 'decoder_ms',
+                    'head_ms', 'backward_ms', 'optimizer_ms'):
             assert row[key] > 0, (row['model'], key)
         assert row.get('mfu_percent') is None  # CPU: no peak, no MFU
     assert rows['GLID']['fpn_ms'] > 0 and 'fpn_ms' not in rows['SimMIM']
     # the visible-token encoder does fewer FLOPs than the mask-token one
-    assert (rows['GLID']['fwd_gflops_per_image'] <
-            rows['GLID mask-token']['fwd_gflops_per_image'])
+    assert (rows['GLID']['fwd_gflops_per_image']
+            < rows['GLID mask-token']['fwd_gflops_per_image'])
     assert rows['GLID']['relative_speed'] == pytest.approx(1.0)
     assert rows['GLID']['role'] == 'glid_mm'
     assert rows['SimMIM']['role'] == 'peer'
@@ -125,9 +130,7 @@ def test_inference_rows(run_all_out):
 def test_side_costs_and_complexity_rows(run_all_out):
     side = _load(run_all_out / 'side_costs.json')
     groups = {row['group'] for row in side['rows']}
-    assert groups == {
-        'LiT decoding', 'GPPF lego memory', 'GPPF SIMT overhead'
-    }
+    assert groups == {'LiT decoding', 'GPPF lego memory', 'GPPF SIMT overhead'}
     assert all(row['status'] == 'ok' for row in side['rows'])
     by_name = {row['measurement']: row for row in side['rows']}
     assert by_name['KV cache speed-up']['value'] > 0
@@ -147,14 +150,19 @@ def test_peer_that_cannot_run_gives_not_run_row(project_root, tmp_path):
     """A CUDA-op-only peer on CPU and a missing config: 'not run' rows,
     exit status 0 even with --strict (only our models fail a run)."""
     cmd = [
-        sys.executable, 'tools/benchmark/glid_detection_inference.py',
-        *NANO, '--peers', '--extra-peer', CARAFE, '--extra-peer',
+        sys.executable, 'tools/benchmark/glid_detection_inference.py', *NANO,
+        '--peers', '--extra-peer', CARAFE, '--extra-peer',
         'Missing=mmdet::no_such/config.py', '--no-flops', '--strict',
         '--out-dir',
         str(tmp_path)
     ]
-    proc = subprocess.run(cmd, cwd=project_root, capture_output=True,
-                          text=True, timeout=300, env=_env())
+    proc = subprocess.run(
+        cmd,
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = _rows(_load(tmp_path / 'glid_detection_inference.json'))
     assert set(rows) == {'GLID', 'CARAFE', 'Missing'}
@@ -174,14 +182,18 @@ def test_scripts_main_in_process(project_root, tmp_path):
     assert rows['GLID']['status'] == 'ok'
     assert 'fwd_gflops_per_image' not in rows['GLID']
     pan = _script(project_root, 'glid_panoptic_inference')
-    argv = NANO + ['--img-size', '64', '96', '--no-flops', '--out-dir',
-                   str(tmp_path)]
+    argv = NANO + [
+        '--img-size', '64', '96', '--no-flops', '--out-dir',
+        str(tmp_path)
+    ]
     assert pan.main(argv) == 0
     result = _load(tmp_path / 'glid_panoptic_inference.json')
     assert result['settings']['img_size'] == '64x96'
     cx = _script(project_root, 'model_complexity')
-    argv = ['--configs', 'glid-semseg_swin-nano*', '--no-peers', '--out-dir',
-            str(tmp_path)]
+    argv = [
+        '--configs', 'glid-semseg_swin-nano*', '--no-peers', '--out-dir',
+        str(tmp_path)
+    ]
     assert cx.main(argv) == 0
     (row, ) = _load(tmp_path / 'model_complexity.json')['rows']
     assert row['task'] == 'semseg' and row['input'] == '128x160'
@@ -214,8 +226,7 @@ def test_run_row_and_markdown():
     def fail():
         raise NotRunnable('needs a GPU')
 
-    bad = run_row(dict(model='b', role='peer'), fail,
-                  explain=lambda e: 'hint')
+    bad = run_row(dict(model='b', role='peer'), fail, explain=lambda e: 'hint')
     assert bad['status'] == NOT_RUN + 'hint (needs a GPU)'
     cols = [('model', 'model', ''), ('x', 'x', '.2f'), ('y', 'y', '.1f')]
     lines = markdown_table(cols, [ok, bad])
@@ -224,21 +235,26 @@ def test_run_row_and_markdown():
     with pytest.raises(ValueError, match='columns'):
         make_result('n', 't', 'd', {}, {}, [('a', 'b')], [])
     with pytest.raises(KeyError, match='rows'):
-        write_results(dict(name='n', title='t', description='d',
-                           environment={}, settings={}, columns=[]), '.')
+        write_results(
+            dict(
+                name='n',
+                title='t',
+                description='d',
+                environment={},
+                settings={},
+                columns=[]), '.')
 
 
 def test_explain_failure_names_the_bf16_kernel():
     from mmcv.ops import MultiScaleDeformableAttention
-    model = nn.Sequential(MultiScaleDeformableAttention(embed_dims=32,
-                                                        num_heads=4))
+    model = nn.Sequential(
+        MultiScaleDeformableAttention(embed_dims=32, num_heads=4))
     exc = RuntimeError('"ms_deform_attn_forward_cuda" not implemented for '
                        "'BFloat16'")
-    assert explain_failure(exc, model, torch.device('cuda'),
-                           'bf16') == NO_BF16
+    assert explain_failure(exc, model, torch.device('cuda'), 'bf16') == NO_BF16
     assert explain_failure(exc, model, torch.device('cuda'), 'fp32') is None
-    assert explain_failure(RuntimeError('other'), model,
-                           torch.device('cpu'), 'bf16') is None
+    assert explain_failure(
+        RuntimeError('other'), model, torch.device('cpu'), 'bf16') is None
 
 
 def test_peak_table_and_mfu():
@@ -258,15 +274,14 @@ def test_flops_and_params_per_part():
     model.add_module('backbone', nn.Linear(8, 16))
     model.add_module('head', nn.Sequential(nn.Linear(16, 4)))
     model.head.add_module('inner', nn.Linear(4, 2))
-    parts = dict(encoder=('backbone', ), head=('head', ),
-                 decoder=('head.inner', ))
+    parts = dict(
+        encoder=('backbone', ), head=('head', ), decoder=('head.inner', ))
     params = param_counts(model, parts)
     assert params['encoder'] == 8 * 16 + 16
     assert params['decoder'] == 4 * 2 + 2
     assert params['head'] == 16 * 4 + 4
     assert params['other'] == 0
-    flops = count_flops(model, lambda m, x: m(x), (torch.randn(3, 8), ),
-                        parts)
+    flops = count_flops(model, lambda m, x: m(x), (torch.randn(3, 8), ), parts)
     assert flops['total'] == 3 * (8 * 16 + 16 * 4 + 4 * 2)
     assert flops['parts']['decoder'] == 3 * 4 * 2
     assert flops['parts']['head'] == 3 * 16 * 4
@@ -322,8 +337,8 @@ def test_part_times_are_exclusive():
         time.sleep(0.004)
         return model.head.forward(model.backbone(torch.zeros(1)))
 
-    parts = dict(encoder=('backbone', ), decoder=('head.dec', ),
-                 head=('head', ))
+    parts = dict(
+        encoder=('backbone', ), decoder=('head.dec', ), head=('head', ))
     times = part_times(model, run, parts, 'cpu', iters=2)
     assert set(times) == {'encoder', 'decoder', 'head', 'rest'}
     assert times['encoder'] >= 0.02 and times['decoder'] >= 0.02
@@ -345,8 +360,11 @@ def test_config_resolution():
 @pytest.mark.gpu
 def test_gpu_pretrain_bf16_has_mfu_and_memory(project_root, tmp_path):
     pre = _script(project_root, 'glid_pretrain_step')
-    argv = ['--arch', 'nano', '--device', 'cuda', '--dtype', 'bf16',
-            '--iters', '2', '--warmup', '1', '--out-dir', str(tmp_path)]
+    argv = [
+        '--arch', 'nano', '--device', 'cuda', '--dtype', 'bf16', '--iters',
+        '2', '--warmup', '1', '--out-dir',
+        str(tmp_path)
+    ]
     assert pre.main(argv) == 0
     result = _load(tmp_path / 'glid_pretrain_step.json')
     row = _rows(result)['GLID']
@@ -360,8 +378,11 @@ def test_gpu_mask2former_bf16_row(project_root, tmp_path):
     """Under bf16 on CUDA Mask2Former either runs or says why (mmcv's
     deformable attention kernel has no bf16) and gets an fp16 row."""
     pan = _script(project_root, 'glid_panoptic_inference')
-    argv = ['--arch', 'nano', '--device', 'cuda', '--dtype', 'bf16',
-            '--iters', '2', '--warmup', '1', '--out-dir', str(tmp_path)]
+    argv = [
+        '--arch', 'nano', '--device', 'cuda', '--dtype', 'bf16', '--iters',
+        '2', '--warmup', '1', '--out-dir',
+        str(tmp_path)
+    ]
     assert pan.main(argv) == 0
     rows = _rows(_load(tmp_path / 'glid_panoptic_inference.json'))
     assert rows['GLID']['status'] == 'ok'

@@ -48,14 +48,13 @@ def test_pretrain_model_uses_mask_queries(project_root, image, tmp_path):
     model = _model(project_root, PRETRAIN, 'mmpretrain')
     img = mmcv.imread(image, channel_order='rgb')
     out = tmp_path / 'att.png'
-    res = attention_picture(model, img, str(out), size=(128, 128),
-                            num_queries=3)
+    res = attention_picture(
+        model, img, str(out), size=(128, 128), num_queries=3)
     assert res['maps'][0].shape[0] == 12  # 75 % of the 4x4 unit grid
     assert res['query_names'][0].startswith('mask query')
     assert len(res['queries']) == 3 and out.stat().st_size > 5000
     with pytest.raises(ValueError, match='out of range'):
-        attention_picture(model, img, str(out), size=(128, 128),
-                          queries=[99])
+        attention_picture(model, img, str(out), size=(128, 128), queries=[99])
     with pytest.raises(ValueError, match='multiple of 32'):
         query_attention(model, img, size=(60, 64))
 

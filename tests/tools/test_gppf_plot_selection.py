@@ -4,9 +4,7 @@ tools/analysis/gppf_plot_selection.py, on a built lego model and on a real
 import glob
 import importlib.util
 import json
-import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -22,9 +20,9 @@ from mmengine.visualization import Visualizer
 import glid_mm  # noqa: F401
 from glid_mm.engine import GPPFSelectionLoggerHook, SIMTDistributedWrapper
 from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
-from glid_tools.gppf_plots import (CURVES_FILE, HEATMAP_FILE,
-                                      load_selection, plot_selection,
-                                      plot_selection_curves)
+from glid_test_helpers.dist import dist_env, dist_train
+from glid_tools.gppf_plots import (CURVES_FILE, HEATMAP_FILE, load_selection,
+                                   plot_selection, plot_selection_curves)
 
 TINY = ('configs/gppf/'
         'gppf_lego-r50-w16-n2_2xsimt-20i_coco128-camvid-hymenoptera.py')
@@ -199,32 +197,12 @@ def test_bad_units(tmp_path):
     assert osp.dirname(written['heatmap']) == str(tmp_path)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_plots_from_a_real_simt_run(tmp_path, project_root):
     """2 SIMT iterations of the tiny config on 2 CPU processes (gloo); the
     tool plots the selection logged by the config's hook (interval 1)."""
     work_dir = str(tmp_path / 'work')
-    env = dict(
-        os.environ,
-        PORT=str(free_port()),
-        OMP_NUM_THREADS='1',
-        PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
-    done = subprocess.run([
-        'bash', 'tools/dist_train.sh', TINY, '2', '--work-dir', work_dir,
-        '--cfg-options', 'train_cfg.max_iters=2'
-    ],
-                          cwd=project_root,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=420)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    dist_train(TINY, work_dir, 'train_cfg.max_iters=2', timeout=420)
 
     history = load_selection(work_dir)
     assert history.source.endswith(osp.join('vis_data', 'scalars.json'))
@@ -250,7 +228,7 @@ def test_plots_from_a_real_simt_run(tmp_path, project_root):
         [sys.executable, TOOL, work_dir, '--out-dir',
          str(out_dir)],
         cwd=project_root,
-        env=env,
+        env=dist_env(),
         capture_output=True,
         text=True,
         timeout=120)

@@ -8,11 +8,11 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
 from glid_mm.registry import build_model
 from glid_mm.utils.mim import load_config
-from mmengine.registry import init_default_scope
 
 GLID = 'configs/glid/'
 DET = GLID + 'glid-det_swin-nano_1xb8-2k_coco128-320x240.py'
@@ -37,16 +37,15 @@ def random_checkpoint(config: str, path) -> str:
     torch.manual_seed(0)
     model = build_model(cfg.model)
     from mmengine.registry import DATASETS
-    dataset = DATASETS.build(dict(cfg.test_dataloader.dataset,
-                                  lazy_init=True))
+    dataset = DATASETS.build(dict(cfg.test_dataloader.dataset, lazy_init=True))
     meta = dict(dataset_meta=dataset.metainfo)
     torch.save({'state_dict': model.state_dict(), 'meta': meta}, str(path))
     return str(path)
 
 
 def first_image(folder: str) -> str:
-    names = sorted(f for f in os.listdir(folder)
-                   if f.lower().endswith(('.jpg', '.png')))
+    names = sorted(
+        f for f in os.listdir(folder) if f.lower().endswith(('.jpg', '.png')))
     return osp.join(folder, names[0])
 
 
@@ -55,8 +54,8 @@ def test_det_inferencer(in_project, data_root, tmp_path):
     from mmdet.apis import DetInferencer
     ckpt = random_checkpoint(DET, tmp_path / 'det.pth')
     image = first_image(osp.join(data_root, 'coco128', 'images'))
-    inferencer = DetInferencer(model=DET, weights=ckpt, device='cpu',
-                               show_progress=False)
+    inferencer = DetInferencer(
+        model=DET, weights=ckpt, device='cpu', show_progress=False)
     out = inferencer(image, return_datasamples=True)
     pred = out['predictions'][0].pred_instances
     boxes = pred.bboxes.numpy()

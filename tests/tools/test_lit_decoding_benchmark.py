@@ -44,8 +44,10 @@ def test_presets_follow_the_device():
     (the paper's took over 15 minutes on 2 cores); options override."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
-        'lit_decoding', osp.join(osp.dirname(__file__), '..', '..', 'tools',
-                                 'benchmark', 'lit_decoding.py'))
+        'lit_decoding',
+        osp.join(
+            osp.dirname(__file__), '..', '..', 'tools', 'benchmark',
+            'lit_decoding.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     gpu = tool.parse_args(['--device', 'cuda'])

@@ -72,8 +72,12 @@ def test_glid_demo_bar_follows_the_training_log(tmp_path, capsys):
              '    print(f"Iter(train) [{i:3d}/6]  loss: 1.0", flush=True)\n'
              '    time.sleep(1.0)\n')
     bar = Progress(10)  # e.g. 6 iterations of this run + 4 of a later one
-    _run([sys.executable, '-c', child], str(tmp_path),
-         str(tmp_path / 'train.log'), bar, iters=6, poll_s=0.1)
+    _run([sys.executable, '-c', child],
+         str(tmp_path),
+         str(tmp_path / 'train.log'),
+         bar,
+         iters=6,
+         poll_s=0.1)
     out = capsys.readouterr().out
     counts = _counts(out)
     # moved while the run was going (a second between the log lines), then
@@ -100,13 +104,16 @@ def test_lit_decoding_bar_then_results_on_their_own_line(
 
 @pytest.mark.slow
 def test_detection_inference_cpu_default_and_bar(project_root, tmp_path,
-                                                  capsys):
+                                                 capsys):
     """Without --arch on the CPU the nano models run (Swin-B at 800x1333
     would take far longer than minutes on 2 cores); a bar over the
     models."""
     tool = _script(project_root, 'benchmark/glid_detection_inference')
-    argv = ['--device', 'cpu', '--iters', '1', '--warmup', '0', '--no-flops',
-            '--peers', 'detr', '--out-dir', str(tmp_path)]
+    argv = [
+        '--device', 'cpu', '--iters', '1', '--warmup', '0', '--no-flops',
+        '--peers', 'detr', '--out-dir',
+        str(tmp_path)
+    ]
     assert tool.main(argv) == 0
     out = capsys.readouterr().out
     assert _counts(out)[-1] == (2, 2), out  # GLID + DETR
@@ -119,8 +126,10 @@ def test_detection_inference_cpu_default_and_bar(project_root, tmp_path,
 @pytest.mark.slow
 def test_model_complexity_bar(project_root, tmp_path, capsys):
     tool = _script(project_root, 'benchmark/model_complexity')
-    argv = ['--configs', 'glid-semseg_swin-nano_*', '--no-peers',
-            '--out-dir', str(tmp_path)]
+    argv = [
+        '--configs', 'glid-semseg_swin-nano_*', '--no-peers', '--out-dir',
+        str(tmp_path)
+    ]
     assert tool.main(argv) == 0
     out = capsys.readouterr().out
     assert _counts(out)[-1] == (1, 1), out

@@ -20,12 +20,13 @@ GLID = 'configs/glid/'
 CONFIGS = {
     'det': GLID + 'glid-det_swin-nano_1xb8-2k_coco128-320x240.py',
     'insseg': GLID + 'glid-insseg_swin-nano_1xb8-2k_coco128-320x240.py',
-    'panseg': GLID +
-    'glid-panseg_swin-nano_1xb2-500i_coco-panoptic-samples-320x240.py',
+    'panseg':
+    GLID + 'glid-panseg_swin-nano_1xb2-500i_coco-panoptic-samples-320x240.py',
     'semseg': GLID + 'glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py',
     'depth': GLID + 'glid-depth_swin-nano_1xb2-300i_redwood-96x128.py',
     'pose': GLID + 'glid-pose_swin-nano_1xb4-60e_coco-samples-256x192.py',
-    'probe': 'configs/m3i/m3i-probe_vit-tiny-p16_1xb32-30e_hymenoptera-64px.py',
+    'probe':
+    'configs/m3i/m3i-probe_vit-tiny-p16_1xb32-30e_hymenoptera-64px.py',
 }
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png')
 
@@ -45,8 +46,9 @@ def images_under(folder: str) -> list:
     import os
     found = []
     for root, _, files in os.walk(folder):
-        found += [osp.join(root, f) for f in files
-                  if f.lower().endswith(IMAGE_EXTS)]
+        found += [
+            osp.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTS)
+        ]
     return sorted(found)
 
 
@@ -65,8 +67,8 @@ def run_test_tool(config, tmp_path, show_dir='vis', extra=()):
     name = f'visualizer_{uuid.uuid4().hex[:8]}'
     start = time.time()
     TEST.main([
-        config, ckpt, '--work-dir', work_dir, '--show-dir', show_dir,
-        *extra, '--cfg-options', 'test_dataloader.dataset.indices=2',
+        config, ckpt, '--work-dir', work_dir, '--show-dir', show_dir, *extra,
+        '--cfg-options', 'test_dataloader.dataset.indices=2',
         f'visualizer.name={name}'
     ])
     return work_dir, time.time() - start
@@ -98,6 +100,7 @@ def test_show_dir_mmseg(task, in_project, data_root, tmp_path):
     assert len(images) == 2, images_under(work_dir)
     if task == 'depth':
         import mmcv
+
         # the hook's window name: test_<image name>, then _<step>.png
         name = osp.basename(images[0])[len('test_'):].rsplit('_', 1)[0]
         src = mmcv.imread(
@@ -118,23 +121,33 @@ def test_show_dir_mmpretrain_absolute(in_project, tmp_path):
 
 def test_visualization_cfg_per_toolbox(tmp_path):
     """The hook arguments each toolbox's own tools/test.py sets."""
+
     def cfg_for(scope, hook=None):
         cfg = Config(
-            dict(default_scope=scope, work_dir=str(tmp_path),
-                 default_hooks=dict(visualization=hook) if hook else {},
-                 visualizer=dict(type='Visualizer'),
-                 test_evaluator=dict(type='Metric')))
+            dict(
+                default_scope=scope,
+                work_dir=str(tmp_path),
+                default_hooks=dict(visualization=hook) if hook else {},
+                visualizer=dict(type='Visualizer'),
+                test_evaluator=dict(type='Metric')))
         TEST._with_visualization(cfg, True, 'vis', 0.5)
         return cfg
 
     det = cfg_for('mmdet', dict(type='DetVisualizationHook'))
     assert det.default_hooks.visualization == dict(
-        type='DetVisualizationHook', draw=True, test_out_dir='vis',
-        interval=1, show=True, wait_time=0.5)
+        type='DetVisualizationHook',
+        draw=True,
+        test_out_dir='vis',
+        interval=1,
+        show=True,
+        wait_time=0.5)
     seg = cfg_for('mmseg')  # glid_mm's mmseg configs have no hook
     assert seg.default_hooks.visualization == dict(
-        type='mmseg.SegVisualizationHook', draw=True, interval=1,
-        show=True, wait_time=0.5)
+        type='mmseg.SegVisualizationHook',
+        draw=True,
+        interval=1,
+        show=True,
+        wait_time=0.5)
     assert seg.visualizer.save_dir == osp.join(str(tmp_path), 'vis')
     pose = cfg_for('mmpose', dict(type='PoseVisualizationHook', enable=False))
     assert pose.default_hooks.visualization.enable is True
@@ -145,15 +158,18 @@ def test_visualization_cfg_per_toolbox(tmp_path):
         str(tmp_path), 'vis')
     with pytest.raises(ValueError, match='unknown visualization hook'):
         cfg_for('mmdet', dict(type='MyHook'))
-    cfg = Config(dict(default_scope='mmdet', test_evaluator=dict(
-        det=dict(type='CocoMetric'), seg=dict(type='IoUMetric'))))
+    cfg = Config(
+        dict(
+            default_scope='mmdet',
+            test_evaluator=dict(
+                det=dict(type='CocoMetric'), seg=dict(type='IoUMetric'))))
     with pytest.raises(ValueError, match='multi-task'):
         TEST._with_visualization(cfg, False, 'vis', 2)
 
 
 def test_show_options_parse():
-    args = TEST.parse_args(['c.py', 'k.pth', '--show', '--show-dir', 'v',
-                            '--wait-time', '1'])
+    args = TEST.parse_args(
+        ['c.py', 'k.pth', '--show', '--show-dir', 'v', '--wait-time', '1'])
     assert args.show and args.show_dir == 'v' and args.wait_time == 1
     assert args.interval == 1
     args = TEST.parse_args(['c.py', 'k.pth'])

@@ -7,6 +7,7 @@ import os
 import os.path as osp
 
 import pytest
+
 from glid_tools import study_glid, study_m3i
 from glid_tools.study import (Step, cell_stats, fingerprints, paired_stats,
                               plan_table, run_plan, step_state, t95)
@@ -50,11 +51,10 @@ def test_m3i_dev_split_every_fifth(project_root, data_root):
 # ------------------------------------------------------------ plan
 @pytest.mark.parametrize(
     'preset', ['cpu', 'gpu'], ids=['cpu-preset', 'gpu-preset'])
-def test_glid_plan_cells_seeds_and_pairing(project_root, data_root,
-                                           tmp_path, preset):
+def test_glid_plan_cells_seeds_and_pairing(project_root, data_root, tmp_path,
+                                           preset):
     runs = str(tmp_path / 'runs')
-    plan = study_glid.build_plan('glid-camvid', project_root, preset, 3,
-                                 runs)
+    plan = study_glid.build_plan('glid-camvid', project_root, preset, 3, runs)
     p = study_glid.PRESETS[preset]
     assert p['pretrain_long'] >= 8 * p['pretrain_short']
     fts = [s for s in plan if s.name.startswith('ft_')]
@@ -102,38 +102,51 @@ def test_cpu_presets_fit_their_budgets(project_root, data_root, tmp_path):
 
 
 def test_dev_plan_never_touches_val(project_root, data_root, tmp_path):
-    plan = study_glid.build_plan('glid-camvid', project_root, 'cpu', 3,
-                                 str(tmp_path), dev=True)
+    plan = study_glid.build_plan(
+        'glid-camvid', project_root, 'cpu', 3, str(tmp_path), dev=True)
     assert not [s for s in plan if s.kind == 'test']
     devs = [s for s in plan if s.name.startswith('dev_')]
     assert len(devs) == 4
     for s in devs:
         assert "img_path='images/train'" in s.config
         assert 'images/val' not in s.config
-    m3i = study_m3i.build_plan('m3i-hymenoptera', project_root, 'cpu', 3,
-                               str(tmp_path), dev=True)
+    m3i = study_m3i.build_plan(
+        'm3i-hymenoptera', project_root, 'cpu', 3, str(tmp_path), dev=True)
     assert all("data_prefix='train'" in s.config for s in m3i
                if '_probe_' in s.name)
 
 
 def test_only_selects_cells_and_refuses_unknown(project_root, data_root,
                                                 tmp_path):
-    plan = study_glid.build_plan('glid-camvid', project_root, 'tiny', 2,
-                                 str(tmp_path), only=['random/all'])
-    assert {s.name for s in plan} == {
-        'ft_random_all_s0', 'test_random_all_s0', 'ft_random_all_s1',
-        'test_random_all_s1'}
+    plan = study_glid.build_plan(
+        'glid-camvid',
+        project_root,
+        'tiny',
+        2,
+        str(tmp_path),
+        only=['random/all'])
+    assert {s.name
+            for s in plan} == {
+                'ft_random_all_s0', 'test_random_all_s0', 'ft_random_all_s1',
+                'test_random_all_s1'
+            }
     with pytest.raises(ValueError, match='unknown cells'):
-        study_glid.build_plan('glid-camvid', project_root, 'tiny', 2,
-                              str(tmp_path), only=['random/half'])
+        study_glid.build_plan(
+            'glid-camvid',
+            project_root,
+            'tiny',
+            2,
+            str(tmp_path),
+            only=['random/half'])
 
 
 def test_dry_run_prints_the_plan_and_runs_nothing(project_root, data_root,
                                                   tmp_path, capsys):
     from glid_tools import load_script
     study = load_script('study')
-    assert study.main(['m3i-hymenoptera', '--dry-run', '--work-dir',
-                       str(tmp_path)]) == {}
+    assert study.main(
+        ['m3i-hymenoptera', '--dry-run', '--work-dir',
+         str(tmp_path)]) == {}
     out = capsys.readouterr().out
     assert 'm3i_probe_random_s2' in out and 'min in all' in out
     assert not os.listdir(tmp_path)
@@ -142,9 +155,14 @@ def test_dry_run_prints_the_plan_and_runs_nothing(project_root, data_root,
 # ------------------------------------------------------------ resume
 def _writer(name, deps=(), text='x'):
     """A step that appends ``text`` to ``{run}/out.txt``."""
-    return Step(name=name, kind='convert', deps=list(deps),
-                args=['-c', 'import sys; open(sys.argv[1], "a")'
-                      f'.write({text!r})', '{run}/out.txt'])
+    return Step(
+        name=name,
+        kind='convert',
+        deps=list(deps),
+        args=[
+            '-c', 'import sys; open(sys.argv[1], "a")'
+            f'.write({text!r})', '{run}/out.txt'
+        ])
 
 
 def _out(runs, name):
@@ -162,8 +180,11 @@ def test_resume_skips_done_and_reruns_what_changed(tmp_path, project_root):
     assert [_out(runs, n) for n in 'abc'] == ['x', 'x', 'x']
     # a changed upstream step reruns itself and what depends on it
     plan2 = [_writer('a', text='y'), _writer('b', ['a']), _writer('c')]
-    assert [step_state(s, osp.join(runs, s.name), f) for s, f in zip(
-        plan2, fingerprints(plan2).values())] == ['stale', 'stale', 'done']
+    assert [
+        step_state(s, osp.join(runs, s.name), f)
+        for s, f in zip(plan2,
+                        fingerprints(plan2).values())
+    ] == ['stale', 'stale', 'done']
     run_plan(plan2, project_root, runs, progress=False, poll_s=0.05)
     assert [_out(runs, n) for n in 'abc'] == ['y', 'x', 'x']
     assert 'stale' not in plan_table(plan2, runs)
@@ -179,8 +200,13 @@ def test_interrupted_step_reruns_and_failure_names_the_log(
                       fingerprints(plan)['b']) == 'partial'
     run_plan(plan, project_root, runs, progress=False, poll_s=0.05)
     assert _out(runs, 'b') == 'x'  # started clean, not appended
-    bad = plan + [Step(name='c', kind='convert', deps=['b'],
-                       args=['-c', 'raise SystemExit("broken step")'])]
+    bad = plan + [
+        Step(
+            name='c',
+            kind='convert',
+            deps=['b'],
+            args=['-c', 'raise SystemExit("broken step")'])
+    ]
     with pytest.raises(RuntimeError, match='(?s)step c failed.*broken step'):
         run_plan(bad, project_root, runs, progress=False, poll_s=0.05)
     assert step_state(bad[1], osp.join(runs, 'b'),
@@ -201,8 +227,7 @@ def test_paired_stats_by_hand():
     p = paired_stats(a, b)
     assert p['seeds'] == [0, 1, 2] and p['diffs'] == [1.0, 1.5, 0.0]
     assert p['mean'] == pytest.approx(2.5 / 3)
-    std = math.sqrt(((1 - 2.5 / 3)**2 + (1.5 - 2.5 / 3)**2 +
-                     (2.5 / 3)**2) / 2)
+    std = math.sqrt(((1 - 2.5 / 3)**2 + (1.5 - 2.5 / 3)**2 + (2.5 / 3)**2) / 2)
     assert p['std'] == pytest.approx(std)
     assert p['se'] == pytest.approx(std / math.sqrt(3))
     assert p['ci95'][1] - p['mean'] == pytest.approx(4.303 * std / 3**.5)
@@ -213,15 +238,18 @@ def test_paired_stats_by_hand():
 
 def test_summarise_a_hand_made_results_file(tmp_path):
     """Records as run_plan returns them, read back from a JSON file."""
-    vals = {('random', 'all'): [17.0, 18.0, 16.0],
-            ('long', 'all'): [18.0, 18.5, 17.5],
-            ('random', 'subset'): [12.0, 11.0, 13.0],
-            ('long', 'subset'): [14.0, 14.0, 12.0]}
+    vals = {
+        ('random', 'all'): [17.0, 18.0, 16.0],
+        ('long', 'all'): [18.0, 18.5, 17.5],
+        ('random', 'subset'): [12.0, 11.0, 13.0],
+        ('long', 'subset'): [14.0, 14.0, 12.0]
+    }
     recs = {}
     for (init, labels), vs in vals.items():
         for seed, v in enumerate(vs):
             recs[f'test_{init}_{labels}_s{seed}'] = dict(
-                wall_s=1.0, meta=dict(init=init, labels=labels, seed=seed),
+                wall_s=1.0,
+                meta=dict(init=init, labels=labels, seed=seed),
                 metrics=dict(mIoU=v, aAcc=50.0 + seed))
     recs['ft_random_all_s0'] = dict(wall_s=5.0, meta={}, losses={'1': 2.0})
     path = tmp_path / 'records.json'
@@ -231,16 +259,21 @@ def test_summarise_a_hand_made_results_file(tmp_path):
     assert s['cells']['random/all']['mean'] == pytest.approx(17.0)
     assert s['cells']['random/all']['std'] == pytest.approx(1.0)
     assert s['cells']['long/all']['extra']['aAcc']['mean'] == 51.0
-    assert set(s['paired']) == {'long/all - random/all',
-                                'long/subset - random/subset'}
+    assert set(s['paired']) == {
+        'long/all - random/all', 'long/subset - random/subset'
+    }
     sub = s['paired']['long/subset - random/subset']
     assert sub['diffs'] == [2.0, 3.0, -1.0] and sub['positive'] == 2
     md = markdown(s, study_glid.INIT_LABELS, {'all': 'all', 'subset': '25%'})
     assert '| GLID pre-trained (long) | 25% | 14.00 | 14.00 | 12.00 |' in md
     assert '2 of 3' in md
     with pytest.raises(KeyError, match="'mIoU'"):
-        summarise(list(vals), {'x': dict(metrics={}, meta=dict(
-            init='random', labels='all', seed=0))}, 'mIoU')
+        summarise(
+            list(vals), {
+                'x':
+                dict(
+                    metrics={}, meta=dict(init='random', labels='all', seed=0))
+            }, 'mIoU')
 
 
 # ------------------------------------------------------------ end to end
@@ -250,9 +283,11 @@ def test_tiny_study_end_to_end(project_root, data_root, tmp_path):
     tools/test.py; a second call reuses every run."""
     from glid_tools import load_script
     study = load_script('study')
-    argv = ['glid-camvid', '--preset', 'tiny', '--seeds', '2', '--only',
-            'random/all', 'long/all', '--jobs', '2', '--no-progress',
-            '--work-dir', str(tmp_path)]
+    argv = [
+        'glid-camvid', '--preset', 'tiny', '--seeds', '2', '--only',
+        'random/all', 'long/all', '--jobs', '2', '--no-progress', '--work-dir',
+        str(tmp_path)
+    ]
     data = study.main(argv)
     cells = data['summary']['cells']
     for key in ('random/all', 'long/all'):

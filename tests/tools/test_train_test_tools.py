@@ -49,7 +49,9 @@ def test_resume_auto_and_explicit(config, tmp_path):
     assert cfg.resume is True and cfg.load_from == str(ckpt)
     with pytest.raises(FileNotFoundError, match='no_such.pth'):
         build_train_cfg(
-            parse_train_args([config, '--resume', str(tmp_path / 'no_such.pth')]))
+            parse_train_args(
+                [config, '--resume',
+                 str(tmp_path / 'no_such.pth')]))
 
 
 def test_auto_scale_lr(config, tmp_path):
@@ -72,7 +74,9 @@ def test_test_tool_checks_checkpoint(config, tmp_path):
 @pytest.mark.parametrize('tool', ['train.py', 'test.py'])
 def test_tools_run_as_scripts(project_root, tool):
     proc = subprocess.run([sys.executable, f'tools/{tool}', '--help'],
-                          cwd=project_root, capture_output=True, text=True)
+                          cwd=project_root,
+                          capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stderr
     assert '--cfg-options' in proc.stdout
     assert '--launcher' in proc.stdout

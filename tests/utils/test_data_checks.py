@@ -21,14 +21,15 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
+from glid_mm.models.converters.glid_pretrain_to_finetune import \
+    convert_pretrain_to_finetune
 from glid_mm.utils.data_checks import (AnnotationError, annotation_files,
                                        check_annotations, check_tasks)
-from glid_mm.models.converters.glid_pretrain_to_finetune import convert_pretrain_to_finetune
-from glid_tools import load_script
-from glid_mm.utils.preflight import check_built_runner as _check_built_runner
 from glid_mm.utils.gppf_task_configs import resolve_task_configs
-from glid_mm.utils.load_check import (CheckpointMismatchError,
-                                      check_load_from, load_from_report)
+from glid_mm.utils.load_check import (CheckpointMismatchError, check_load_from,
+                                      dry_run_report)
+from glid_mm.utils.preflight import check_built_runner as _check_built_runner
+from glid_tools import load_script
 
 DET_CFG = 'configs/stack/mask-rcnn_r18_fpn_1xb2-2it_coco128.py'
 PAN_CFG = 'configs/_base_/datasets/coco_panoptic_samples.py'
@@ -402,10 +403,10 @@ def test_glid_pretrain_checkpoint_fits_finetuning_model(models, tmp_path):
     n -= sum(
         k.endswith('num_batches_tracked')
         for k in models['pretrain'].state_dict())
-    assert lines[0] == (f'{n} matched, 0 shape mismatches, 3 missing, '
-                        '7 unexpected')
+    assert lines[0] == (f'{n} loaded, 0 resized, 0 computed by the model, '
+                        '0 shape mismatches, 3 missing, 7 unexpected')
     backbone = next(x for x in lines if x.startswith('  backbone:'))
-    assert backbone.endswith(' matched'), backbone  # same keys as Swin's
+    assert backbone.endswith(' loaded'), backbone  # same keys as Swin's
     other = next(x for x in lines if x.startswith('  other:'))
     assert 'unexpected (pyramid_mask_tokens.0' in other
     head = next(x for x in lines if x.startswith('  head:'))
@@ -418,7 +419,7 @@ def test_backbone_only_checkpoint_fits(models):
     state, _ = convert_pretrain_to_finetune(models['pretrain'].state_dict(),
                                             'backbone')
     text = check_load_from(models['semseg'], dict(state_dict=state))
-    assert text.startswith(f'{len(state)} matched, 0 shape mismatches, ')
+    assert text.startswith(f'{len(state)} loaded, 0 resized, ')
     assert text.splitlines()[0].endswith(' missing, 0 unexpected')
     parts = [x.split(':')[0].strip() for x in text.splitlines()[1:]]
     assert parts == ['backbone', 'neck', 'decoder', 'queries', 'head']
@@ -445,9 +446,10 @@ def test_swin_window_size_change_is_resized_not_mismatched(
     state = models['pretrain'].state_dict()
     key = 'backbone.stages.0.blocks.0.attn.w_msa.relative_position_bias_table'
     assert state[key].shape != model.state_dict()[key].shape  # 3x3 vs 7x7
-    report = load_from_report(model, state)
+    report = dry_run_report(model, state)
     assert report['mismatch'] == []
-    assert key in report['matched']
+    assert key in report['loaded']
+    assert (key, (9, 1), (49, 1)) in report['resized']
     check_load_from(model, dict(state_dict=state))
     assert state[key].shape == (9, 1)  # the checkpoint was not modified
 
@@ -483,7 +485,7 @@ def test_resnet_checkpoint_into_swin_model_is_refused(models):
     msg = str(err.value)
     assert msg.startswith('load_from=fcn_r18.pth does not fit '
                           'GLIDEncoderDecoder: none of its')
-    assert 'Checkpoint vs model:\n0 matched, 0 shape mismatches, ' in msg
+    assert 'Checkpoint vs model:\n0 loaded, 0 resized, ' in msg
     backbone = next(x for x in msg.splitlines() if x.startswith('  backbone:'))
     assert 'missing (backbone.patch_embed.projection.weight' in backbone
     assert 'unexpected (backbone.stem.0.weight' in backbone

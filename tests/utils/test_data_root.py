@@ -10,8 +10,10 @@ def _cfg(train_root, val_root):
             train_dataloader=dict(
                 dataset=dict(
                     type='ConcatDataset',
-                    datasets=[dict(data_root=train_root),
-                              dict(data_root=val_root)])),
+                    datasets=[
+                        dict(data_root=train_root),
+                        dict(data_root=val_root)
+                    ])),
             val_dataloader=dict(dataset=dict(data_root=val_root))))
 
 

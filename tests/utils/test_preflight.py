@@ -1,4 +1,5 @@
-"""Pre-flight of tools/train.py and tools/test.py (glid_mm/utils/preflight.py).
+"""Pre-flight of tools/train.py and tools/test.py (glid_mm/utils/preflight.py
+and glid_mm.engine.runner.checked_run.py).
 
 tests/utils/test_data_checks.py covers the annotation checks one by one and
 ``check_built_runner``; here: what :func:`check_inputs` looks at (which
@@ -18,17 +19,17 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import glid_mm  # noqa: F401
-import glid_mm.engine.cpu_distributed as cpu_distributed
-from glid_mm.utils import preflight
+import glid_mm.engine.runner.checked_run as checked
+from glid_mm.engine.runner import build_runner, run_checked
 from glid_mm.utils.data_checks import AnnotationError
-from glid_mm.utils.preflight import build_runner, check_inputs, run_checked
+from glid_mm.utils.preflight import check_inputs
 
 
 def _loader(root, ann_file='ann.json'):
     return dict(
         batch_size=1,
-        dataset=dict(type='CocoDataset', data_root=str(root),
-                     ann_file=ann_file))
+        dataset=dict(
+            type='CocoDataset', data_root=str(root), ann_file=ann_file))
 
 
 def _coco(root, text=None):
@@ -37,8 +38,13 @@ def _coco(root, text=None):
     data = dict(
         images=[dict(id=1, file_name='a.jpg', width=8, height=8)],
         annotations=[
-            dict(id=1, image_id=1, category_id=1, bbox=[0, 0, 4, 4],
-                 area=16, iscrowd=0)
+            dict(
+                id=1,
+                image_id=1,
+                category_id=1,
+                bbox=[0, 0, 4, 4],
+                area=16,
+                iscrowd=0)
         ],
         categories=[dict(id=1, name='thing')])
     path = root / 'ann.json'
@@ -47,8 +53,8 @@ def _coco(root, text=None):
 
 
 def _cfg(tmp_path, **loaders):
-    return Config(dict(default_scope='mmdet', work_dir=str(tmp_path / 'w'),
-                       **loaders))
+    return Config(
+        dict(default_scope='mmdet', work_dir=str(tmp_path / 'w'), **loaders))
 
 
 # ----------------------------------------------------------------------
@@ -56,8 +62,10 @@ def _cfg(tmp_path, **loaders):
 # ----------------------------------------------------------------------
 def test_good_inputs_pass(tmp_path):
     _coco(tmp_path / 'd')
-    cfg = _cfg(tmp_path, train_dataloader=_loader(tmp_path / 'd'),
-               val_dataloader=_loader(tmp_path / 'd'))
+    cfg = _cfg(
+        tmp_path,
+        train_dataloader=_loader(tmp_path / 'd'),
+        val_dataloader=_loader(tmp_path / 'd'))
     check_inputs(cfg, keys=('train_dataloader', 'val_dataloader'))
 
 
@@ -88,8 +96,8 @@ def test_only_the_named_loaders_are_checked(tmp_path):
         val_dataloader=_loader(tmp_path / 'd', 'missing.json'),
         test_dataloader=_loader(tmp_path / 'nowhere'))
     check_inputs(cfg, keys=('train_dataloader', ))  # tools/train.py: no test
-    with pytest.raises(FileNotFoundError,
-                       match=r'test_dataloader\.dataset\.data_root'):
+    with pytest.raises(
+            FileNotFoundError, match=r'test_dataloader\.dataset\.data_root'):
         check_inputs(cfg, keys=('test_dataloader', ))
     with pytest.raises(
             FileNotFoundError,
@@ -139,8 +147,7 @@ def test_task_configs_named_by_path_are_read_and_checked(tmp_path):
         'ann_file="ann.json"))\n')
     cfg = _multi_task(
         tmp_path,
-        dict(det=dict(from_config=str(task)),
-             cls=dict(from_config=str(task))))
+        dict(det=dict(from_config=str(task)), cls=dict(from_config=str(task))))
     before = cfg.to_dict()
     with pytest.raises(FileNotFoundError) as err:
         check_inputs(cfg, keys=('train_dataloader', ))
@@ -153,9 +160,10 @@ def test_task_configs_named_by_path_are_read_and_checked(tmp_path):
     cfg.train_dataloader.cls['dataset.data_root'] = str(tmp_path / 'd')
     check_inputs(cfg, keys=('train_dataloader', ))
     cfg.train_dataloader.det['from_config'] = str(tmp_path / 'none.py')
-    with pytest.raises(FileNotFoundError,
-                       match='train_dataloader.det.from_config: task config '
-                       'not found'):
+    with pytest.raises(
+            FileNotFoundError,
+            match='train_dataloader.det.from_config: task config '
+            'not found'):
         check_inputs(cfg, keys=('train_dataloader', ))
 
 
@@ -166,11 +174,12 @@ def test_task_configs_named_by_path_are_read_and_checked(tmp_path):
 def calls(monkeypatch):
     """Records init_cpu_process_group and Runner.from_cfg, builds nothing."""
     seen = []
-    monkeypatch.setattr(cpu_distributed, 'init_cpu_process_group',
+    monkeypatch.setattr(checked, 'init_cpu_process_group',
                         lambda cfg: seen.append(('init', cfg)))
-    monkeypatch.setattr(Runner, 'from_cfg',
-                        classmethod(lambda cls, cfg: seen.append(
-                            ('build', cls.__name__)) or cls.__name__))
+    monkeypatch.setattr(
+        Runner, 'from_cfg',
+        classmethod(lambda cls, cfg: seen.append(
+            ('build', cls.__name__)) or cls.__name__))
     return seen
 
 
@@ -218,12 +227,13 @@ def _raise(error):
 
 
 def _stub(monkeypatch, runner=None, error=None):
+
     def build(cfg):
         if error is not None:
             raise error
         return runner
 
-    monkeypatch.setattr(preflight, 'build_runner', build)
+    monkeypatch.setattr(checked, 'build_runner', build)
 
 
 def test_run_checked_checks_then_runs_the_action(monkeypatch):
@@ -289,22 +299,26 @@ def test_registry_error_anywhere_is_explained(monkeypatch, where):
     assert err.value.__cause__ is error
 
 
-def test_registry_error_without_close_names_says_what_to_import(
-        monkeypatch):
-    _stub(monkeypatch, error=KeyError(
-        'QwxzyFoo is not in the mmseg::model registry.'))
-    with pytest.raises(KeyError, match='No close name is registered in '
-                       'mmseg::model; is the package that defines it in '
-                       'custom_imports'):
+def test_registry_error_without_close_names_says_what_to_import(monkeypatch):
+    _stub(
+        monkeypatch,
+        error=KeyError('QwxzyFoo is not in the mmseg::model registry.'))
+    with pytest.raises(
+            KeyError,
+            match='No close name is registered in '
+            'mmseg::model; is the package that defines it in '
+            'custom_imports'):
         run_checked(Config(dict()), 'train')
 
 
-@pytest.mark.parametrize('error', [
-    KeyError('loss_cls'),  # a plain missing key: not a registry error
-    KeyError('NopeRunner is not in the runner registry. Please check'),
-    ValueError('something else'),
-    pickle.UnpicklingError('invalid load key'),  # not weights-only
-])
+@pytest.mark.parametrize(
+    'error',
+    [
+        KeyError('loss_cls'),  # a plain missing key: not a registry error
+        KeyError('NopeRunner is not in the runner registry. Please check'),
+        ValueError('something else'),
+        pickle.UnpicklingError('invalid load key'),  # not weights-only
+    ])
 def test_other_errors_pass_through_unchanged(monkeypatch, error):
     _stub(monkeypatch, error=error)
     with pytest.raises(type(error)) as err:
@@ -315,8 +329,9 @@ def test_other_errors_pass_through_unchanged(monkeypatch, error):
 def test_unknown_runner_type_passes_through(tmp_path):
     """mmengine's runner-registry message names no scope: nothing to add."""
     cfg = Config(dict(runner_type='NopeRunner', work_dir=str(tmp_path)))
-    with pytest.raises(KeyError, match='NopeRunner is not in the runner '
-                       'registry'):
+    with pytest.raises(
+            KeyError, match='NopeRunner is not in the runner '
+            'registry'):
         run_checked(cfg, 'train')
 
 
@@ -326,8 +341,7 @@ class _Evil:
         return (print, ('pwned', ))
 
 
-def test_checkpoint_needing_code_is_explained(monkeypatch, tmp_path,
-                                             capsys):
+def test_checkpoint_needing_code_is_explained(monkeypatch, tmp_path, capsys):
     """load_from of a checkpoint that weights-only loading refuses (raised
     while the runner loads it, as mmengine's load_from does)."""
     from mmengine.runner.checkpoint import _load_checkpoint

@@ -62,8 +62,9 @@ def test_toolboxes_are_optional_but_one_is_needed(monkeypatch):
     _hide(monkeypatch, 'mmpose', 'mmsegmentation')
     assert find_version_problems() == []
     _hide(monkeypatch, 'mmpose', 'mmsegmentation', 'mmdet', 'mmpretrain')
-    with pytest.raises(EnvironmentMismatchError,
-                       match='none of the toolboxes is installed'):
+    with pytest.raises(
+            EnvironmentMismatchError,
+            match='none of the toolboxes is installed'):
         check_environment()
 
 

@@ -13,22 +13,20 @@ and every GLID fine-tuning config (their [CLS] + e_i queries). Without
 import argparse
 import os.path as osp
 import sys
-import os
-# tools/ on sys.path: the scripts share tools/glid_tools
-sys.path.insert(
-    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument('config')
-    p.add_argument('checkpoint', help="checkpoint, or 'none' for random "
-                   'weights (a smoke check of the tool)')
+    p.add_argument(
+        'checkpoint',
+        help="checkpoint, or 'none' for random "
+        'weights (a smoke check of the tool)')
     p.add_argument('image')
     p.add_argument('--out', default='attention.png')
-    p.add_argument('--size', type=int, nargs=2, default=(256, 256),
-                   metavar=('H', 'W'))
+    p.add_argument(
+        '--size', type=int, nargs=2, default=(256, 256), metavar=('H', 'W'))
     p.add_argument('--queries', type=int, nargs='+')
     p.add_argument('--num', type=int, default=4)
     p.add_argument('--seed', type=int, default=0)

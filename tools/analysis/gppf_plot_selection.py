@@ -11,12 +11,7 @@ The logic lives in :mod:`glid_tools.gppf_plots`.
 """
 import argparse
 
-import os
-import sys
-# tools/ on sys.path: the scripts share tools/glid_tools
-sys.path.insert(
-    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from glid_tools.gppf_plots import plot_selection  # noqa: E402
+from glid_tools.gppf_plots import plot_selection
 
 
 def parse_args(argv=None):

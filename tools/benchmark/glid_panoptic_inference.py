@@ -19,11 +19,7 @@ Writes ``<out-dir>/glid_panoptic_inference.{json,md}``.
 """
 import sys
 
-import os
-# tools/ on sys.path: the scripts share tools/glid_tools
-sys.path.insert(
-    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from glid_tools.benchmark.cli import inference_main  # noqa: E402
+from glid_tools.benchmark.cli import inference_main
 from glid_tools.benchmark.models import GLID_PANOPTIC, mask2former
 
 

@@ -17,11 +17,7 @@ Writes ``<out-dir>/glid_pretrain_step.{json,md}``.
 """
 import sys
 
-import os
-# tools/ on sys.path: the scripts share tools/glid_tools
-sys.path.insert(
-    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from glid_tools.benchmark.cli import pretrain_step_main  # noqa: E402
+from glid_tools.benchmark.cli import pretrain_step_main
 
 
 def main(argv=None) -> int:

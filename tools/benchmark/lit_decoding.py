@@ -15,26 +15,32 @@ GPU and ``cpu`` on the CPU; any size option overrides the preset.
 import argparse
 import json
 
-import os
-import sys
-# tools/ on sys.path: the scripts share tools/glid_tools
-sys.path.insert(
-    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from glid_tools.benchmark.lit_decoding import benchmark_decoding, \
-    write_results
-
+from glid_tools.benchmark.lit_decoding import benchmark_decoding, write_results
 
 PRESETS = dict(
-    paper=dict(batch_size=64, seq_len=64, arch='base', memory_tokens=196,
-               memory_dims=768, vocab_size=32000),
-    cpu=dict(batch_size=8, seq_len=32, arch='small', memory_tokens=196,
-             memory_dims=768, vocab_size=8000))
+    paper=dict(
+        batch_size=64,
+        seq_len=64,
+        arch='base',
+        memory_tokens=196,
+        memory_dims=768,
+        vocab_size=32000),
+    cpu=dict(
+        batch_size=8,
+        seq_len=32,
+        arch='small',
+        memory_tokens=196,
+        memory_dims=768,
+        vocab_size=8000))
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--preset', choices=sorted(PRESETS), default=None,
-                   help='size preset (default: paper on cuda, cpu on cpu)')
+    p.add_argument(
+        '--preset',
+        choices=sorted(PRESETS),
+        default=None,
+        help='size preset (default: paper on cuda, cpu on cpu)')
     p.add_argument('--batch-size', type=int, default=None)
     p.add_argument('--seq-len', type=int, default=None)
     p.add_argument('--arch', default=None)
@@ -46,11 +52,13 @@ def parse_args(argv=None):
     p.add_argument('--repeats', type=int, default=1)
     p.add_argument('--device', default='cpu')
     p.add_argument('--out-dir', default='work_dirs/benchmark')
-    p.add_argument('--no-progress', action='store_true',
-                   help='no progress bar (elapsed time and ETA)')
+    p.add_argument(
+        '--no-progress',
+        action='store_true',
+        help='no progress bar (elapsed time and ETA)')
     args = p.parse_args(argv)
-    preset = args.preset or ('paper' if args.device.startswith('cuda') else
-                             'cpu')
+    preset = args.preset or ('paper'
+                             if args.device.startswith('cuda') else 'cpu')
     for key, value in PRESETS[preset].items():
         if getattr(args, key) is None:
             setattr(args, key, value)

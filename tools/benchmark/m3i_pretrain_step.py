@@ -19,12 +19,8 @@ Writes ``<out-dir>/m3i_pretrain_step.{json,md}``.
 """
 import sys
 
-import os
-# tools/ on sys.path: the scripts share tools/glid_tools
-sys.path.insert(
-    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from glid_tools.benchmark.cli import pretrain_step_main  # noqa: E402
-from glid_tools.benchmark.models import MAE, M3I_PRETRAIN  # noqa: E402
+from glid_tools.benchmark.cli import pretrain_step_main
+from glid_tools.benchmark.models import M3I_PRETRAIN, MAE
 
 
 def main(argv=None) -> int:

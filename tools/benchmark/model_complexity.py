@@ -18,32 +18,38 @@ import sys
 
 import torch
 
-import os
-# tools/ on sys.path: the scripts share tools/glid_tools
-sys.path.insert(
-    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from glid_tools.benchmark.cli import DEFAULT_OUT_DIR, finish  # noqa: E402
-from glid_tools.benchmark.complexity import benchmark_complexity  # noqa: E402
+from glid_tools.benchmark.cli import DEFAULT_OUT_DIR, finish
+from glid_tools.benchmark.complexity import benchmark_complexity
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--configs', default='*',
-                   help='glob on the configs/glid file names')
-    p.add_argument('--img-size', type=int, nargs=2, default=None,
-                   metavar=('H', 'W'),
-                   help='one size for every config (default: each '
-                   "config's size)")
-    p.add_argument('--no-peers', action='store_true',
-                   help="skip mmdet's Mask2Former Swin-B (MSDeformAttn "
-                   'reference of supp. Table 2)')
+    p.add_argument(
+        '--configs', default='*', help='glob on the configs/glid file names')
+    p.add_argument(
+        '--img-size',
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=('H', 'W'),
+        help='one size for every config (default: each '
+        "config's size)")
+    p.add_argument(
+        '--no-peers',
+        action='store_true',
+        help="skip mmdet's Mask2Former Swin-B (MSDeformAttn "
+        'reference of supp. Table 2)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--threads', type=int, default=None)
     p.add_argument('--out-dir', default=DEFAULT_OUT_DIR)
-    p.add_argument('--no-progress', action='store_true',
-                   help='no progress bar (elapsed time and ETA)')
-    p.add_argument('--strict', action='store_true',
-                   help='exit 1 when a config could not be measured')
+    p.add_argument(
+        '--no-progress',
+        action='store_true',
+        help='no progress bar (elapsed time and ETA)')
+    p.add_argument(
+        '--strict',
+        action='store_true',
+        help='exit 1 when a config could not be measured')
     return p.parse_args(argv)
 
 

@@ -22,60 +22,72 @@ import traceback
 
 import torch
 
-import os
-# tools/ on sys.path: the scripts share tools/glid_tools
-sys.path.insert(
-    0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from glid_tools.benchmark.cli import add_common_args, resolve_common
-from glid_tools.benchmark.complexity import benchmark_complexity  # noqa: E402
-from glid_tools.benchmark.environment import collect_environment  # noqa: E402
-from glid_tools.benchmark.inference import benchmark_inference  # noqa: E402
+from glid_tools.benchmark.complexity import benchmark_complexity
+from glid_tools.benchmark.environment import collect_environment
+from glid_tools.benchmark.inference import benchmark_inference
 from glid_tools.benchmark.pretrain_step import benchmark_pretrain_step
 from glid_tools.benchmark.report import (NOT_RUN, failed_own_rows,
-                                      result_markdown, write_json_markdown,
-                                      write_results)
-from glid_tools.benchmark.side_costs import benchmark_side_costs  # noqa: E402
+                                         result_markdown, write_json_markdown,
+                                         write_results)
+from glid_tools.benchmark.side_costs import benchmark_side_costs
 
-BENCHMARKS = ('pretrain', 'panoptic', 'detection', 'side_costs',
-              'complexity')
+BENCHMARKS = ('pretrain', 'panoptic', 'detection', 'side_costs', 'complexity')
 SIZES = dict(
-    base=dict(pretrain=(128, 192), panoptic=(640, 640),
-              detection=(800, 1333)),
+    base=dict(pretrain=(128, 192), panoptic=(640, 640), detection=(800, 1333)),
     nano=dict(pretrain=(2, 64), panoptic=(128, 128), detection=(128, 128)))
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     add_common_args(p)
-    p.add_argument('--only', nargs='+', choices=BENCHMARKS,
-                   default=list(BENCHMARKS), help='benchmarks to run')
-    p.add_argument('--complexity-configs', default=None,
-                   help="configs/glid glob (default: base '*', nano "
-                   "'*nano*')")
+    p.add_argument(
+        '--only',
+        nargs='+',
+        choices=BENCHMARKS,
+        default=list(BENCHMARKS),
+        help='benchmarks to run')
+    p.add_argument(
+        '--complexity-configs',
+        default=None,
+        help="configs/glid glob (default: base '*', nano "
+        "'*nano*')")
     return resolve_common(p.parse_args(argv))
 
 
 def _jobs(args):
     sizes = SIZES[args.arch]
-    common = dict(arch=args.arch, device=args.device, dtype=args.dtype,
-                  warmup=args.warmup, iters=args.iters)
+    common = dict(
+        arch=args.arch,
+        device=args.device,
+        dtype=args.dtype,
+        warmup=args.warmup,
+        iters=args.iters)
     progress = not args.no_progress
     batch = args.batch_size
     return dict(
         pretrain=lambda: benchmark_pretrain_step(
             batch_size=batch or sizes['pretrain'][0],
-            img_size=sizes['pretrain'][1], progress=progress, **common),
+            img_size=sizes['pretrain'][1],
+            progress=progress,
+            **common),
         panoptic=lambda: benchmark_inference(
-            'panoptic', batch_size=batch or 1, img_size=sizes['panoptic'],
-            progress=progress, **common),
+            'panoptic',
+            batch_size=batch or 1,
+            img_size=sizes['panoptic'],
+            progress=progress,
+            **common),
         detection=lambda: benchmark_inference(
-            'detection', batch_size=batch or 1, img_size=sizes['detection'],
-            progress=progress, **common),
+            'detection',
+            batch_size=batch or 1,
+            img_size=sizes['detection'],
+            progress=progress,
+            **common),
         side_costs=lambda: benchmark_side_costs(
             batch_size=batch, progress=progress, **common),
         complexity=lambda: benchmark_complexity(
-            args.complexity_configs or
-            ('*' if args.arch == 'base' else '*nano*'),
+            args.complexity_configs or ('*'
+                                        if args.arch == 'base' else '*nano*'),
             with_peers=args.arch == 'base',
             device=args.device,
             progress=progress))
@@ -105,17 +117,21 @@ def main(argv=None) -> int:
     suite = dict(
         name='benchmark_suite',
         environment=env,
-        settings=dict(arch=args.arch, device=args.device, dtype=args.dtype,
-                      warmup=args.warmup, iters=args.iters,
-                      batch_size=args.batch_size),
+        settings=dict(
+            arch=args.arch,
+            device=args.device,
+            dtype=args.dtype,
+            warmup=args.warmup,
+            iters=args.iters,
+            batch_size=args.batch_size),
         results=results,
         failed_benchmarks=failures)
     lines = [
         '# glid_mm benchmark suite', '',
         f"Device: {env['device']}; torch {env['torch']}, mmcv "
         f"{env['mmcv']} (ops CUDA {env['mmcv_ops_cuda']}); "
-        f"{env['date_utc']} UTC. Settings: " + ', '.join(
-            f'{k}={v}' for k, v in suite['settings'].items()), ''
+        f"{env['date_utc']} UTC. Settings: " +
+        ', '.join(f'{k}={v}' for k, v in suite['settings'].items()), ''
     ]
     for name, reason in failures.items():
         lines.append(f'- {name}: {NOT_RUN}{reason}')
@@ -127,8 +143,9 @@ def main(argv=None) -> int:
     print(f"suite written to {paths['json']} and {paths['markdown']}")
     failed = [f for r in results for f in failed_own_rows(r)]
     if args.strict and (failed or failures):
-        print('[run_all] failed: ' + '; '.join(failed + list(failures)),
-              file=sys.stderr)
+        print(
+            '[run_all] failed: ' + '; '.join(failed + list(failures)),
+            file=sys.stderr)
         return 1
     return 0
 

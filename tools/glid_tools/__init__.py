@@ -4,10 +4,11 @@ Benchmark runners and the peer catalogue (:mod:`glid_tools.benchmark`), the
 main-job demo (:mod:`glid_tools.glid_demo`), the multi-seed studies of
 ``tools/study.py`` (:mod:`glid_tools.study`, ``study_glid``,
 ``study_m3i``, ``study_report``), the stack demo, the GPPF selection plots
-and GLID's attention maps. The scripts put ``tools/`` on
-``sys.path`` (:func:`tools_path` in each script's preamble); tests do the
-same in ``tests/conftest.py``. Only ``glid_mm`` is imported from here, never
-the other way round.
+and GLID's attention maps. Installed with the project (``setup.py`` maps
+the package ``glid_tools`` to ``tools/glid_tools``; an editable install
+serves this folder), so scripts and tests ``import glid_tools`` without
+touching ``sys.path``. Only ``glid_mm`` is imported from here, never the
+other way round.
 """
 import importlib.util
 import os.path as osp

@@ -119,8 +119,8 @@ def attention_picture(model,
         raise ValueError(f'query indices {bad} out of range (the model has '
                          f'{maps[0].shape[0]} queries)')
     shown = F.interpolate(
-        torch.from_numpy(np.ascontiguousarray(img)).float().permute(
-            2, 0, 1)[None],
+        torch.from_numpy(np.ascontiguousarray(img)).float().permute(2, 0,
+                                                                    1)[None],
         size=tuple(size),
         mode='bilinear',
         align_corners=False)[0].permute(1, 2, 0).clamp(0, 255).numpy() / 255

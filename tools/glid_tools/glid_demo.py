@@ -41,8 +41,11 @@ def _say(bar: Optional[Progress], msg: str) -> None:
     print(msg, flush=True)
 
 
-def _run(cmd: List[str], root: str, log: str,
-         bar: Optional[Progress] = None, iters: int = 0,
+def _run(cmd: List[str],
+         root: str,
+         log: str,
+         bar: Optional[Progress] = None,
+         iters: int = 0,
          poll_s: float = 1.0) -> None:
     """Run ``cmd`` with its output in ``log``; with ``bar``, move it by the
     training iterations the run logs (``iters`` in all)."""
@@ -73,9 +76,12 @@ def _run(cmd: List[str], root: str, log: str,
     _say(bar, f'[glid-demo]   done in {time.time() - t0:.0f} s (log: {log})')
 
 
-def _train(root: str, config: str, work_dir: str,
+def _train(root: str,
+           config: str,
+           work_dir: str,
            options: Optional[List[str]] = None,
-           bar: Optional[Progress] = None, iters: int = 0) -> List[dict]:
+           bar: Optional[Progress] = None,
+           iters: int = 0) -> List[dict]:
     os.makedirs(work_dir, exist_ok=True)
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir]
     if options:
@@ -103,8 +109,12 @@ def _plot_losses(curves: Dict[str, Dict[int, float]], out: str) -> None:
     plt.close(fig)
 
 
-def reconstruction_picture(root: str, config: str, checkpoint: str, out: str,
-                           num_images: int = 4, seed: int = 0) -> None:
+def reconstruction_picture(root: str,
+                           config: str,
+                           checkpoint: str,
+                           out: str,
+                           num_images: int = 4,
+                           seed: int = 0) -> None:
     """Masked input / reconstruction / original for a few val images."""
     import matplotlib
     matplotlib.use('Agg')
@@ -135,8 +145,9 @@ def reconstruction_picture(root: str, config: str, checkpoint: str, out: str,
         dict(type='PackInputs')
     ])
     data_root = cfg.data_root
-    folders = ['hymenoptera/val/ants', 'hymenoptera/val/bees',
-               'camvid/images/val']
+    folders = [
+        'hymenoptera/val/ants', 'hymenoptera/val/bees', 'camvid/images/val'
+    ]
     files = []
     for folder in folders:
         names = sorted(os.listdir(osp.join(data_root, folder)))
@@ -185,8 +196,11 @@ TABLE4_INITS = [('random init', None), ('backbone', 'backbone'),
                 ('pre-trained init', 'all')]
 
 
-def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
-                  finetune_iters: int = 800, table4: bool = False,
+def run_glid_demo(root: str,
+                  work_dir: str,
+                  pretrain_iters: int = 400,
+                  finetune_iters: int = 800,
+                  table4: bool = False,
                   progress: bool = True) -> dict:
     """Run the demo; with ``table4`` fine-tune from the four
     initialisations of GLID Table 4 (random, backbone, backbone + BiFPN,
@@ -197,21 +211,29 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
     os.makedirs(work_dir, exist_ok=True)
     pre_dir = osp.join(work_dir, 'pretrain')
     inits = TABLE4_INITS if table4 else [TABLE4_INITS[-1], TABLE4_INITS[0]]
-    print(f'[glid-demo] 1/4 pre-training the nano GLID for {pretrain_iters} '
-          'iterations on the bundled images ...', flush=True)
+    print(
+        f'[glid-demo] 1/4 pre-training the nano GLID for {pretrain_iters} '
+        'iterations on the bundled images ...',
+        flush=True)
     # every training iteration of the demo (the ETA assumes a fine-tuning
     # iteration costs what a pre-training one does; conversion, evaluation
     # and start-up are not counted)
-    bar = Progress(pretrain_iters + finetune_iters * len(inits),
-                   enabled=progress)
-    pre_records = _train(root, PRETRAIN_CFG, pre_dir, [
-        f'train_cfg.max_iters={pretrain_iters}',
-        # the cosine decay ends with training (it starts after the 10-step
-        # warm-up, and mmengine needs end > begin)
-        f'param_scheduler.1.end={max(pretrain_iters, 11)}',
-        f'default_hooks.checkpoint.interval={pretrain_iters}',
-        f'default_hooks.logger.interval={min(10, pretrain_iters)}'
-    ], bar, pretrain_iters)
+    bar = Progress(
+        pretrain_iters + finetune_iters * len(inits), enabled=progress)
+    pre_records = _train(
+        root,
+        PRETRAIN_CFG,
+        pre_dir,
+        [
+            f'train_cfg.max_iters={pretrain_iters}',
+            # the cosine decay ends with training (it starts after the 10-step
+            # warm-up, and mmengine needs end > begin)
+            f'param_scheduler.1.end={max(pretrain_iters, 11)}',
+            f'default_hooks.checkpoint.interval={pretrain_iters}',
+            f'default_hooks.logger.interval={min(10, pretrain_iters)}'
+        ],
+        bar,
+        pretrain_iters)
     pre_ckpt = osp.join(pre_dir, f'iter_{pretrain_iters}.pth')
 
     _say(bar, '[glid-demo] 2/4 converting the pre-training checkpoint ...')
@@ -220,8 +242,8 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
         if mode is None:
             continue
         suffix = '' if mode == 'all' else '_' + mode.replace('+', '_')
-        init_ckpts[name] = osp.join(
-            work_dir, f'glid_nano_finetune_init{suffix}.pth')
+        init_ckpts[name] = osp.join(work_dir,
+                                    f'glid_nano_finetune_init{suffix}.pth')
         _run([
             sys.executable,
             'tools/model_converters/glid_pretrain_to_finetune.py', pre_ckpt,
@@ -238,8 +260,9 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
     runs = {}
     for name, mode in inits:
         extra = [] if mode is None else [f'load_from={init_ckpts[name]}']
-        _say(bar, f'[glid-demo] 3/4 fine-tuning on CamVid ({name}, '
-             f'{finetune_iters} iterations) ...')
+        _say(
+            bar, f'[glid-demo] 3/4 fine-tuning on CamVid ({name}, '
+            f'{finetune_iters} iterations) ...')
         tag = 'finetune_' + ('random' if mode is None else mode.replace(
             '+', '_'))
         runs[name] = _train(root, FINETUNE_CFG, osp.join(work_dir, tag),
@@ -255,7 +278,8 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
             first_logged_loss=pre_loss[steps[0]],
             last_logged_loss=pre_loss[steps[-1]]),
         finetune={
-            name: dict(
+            name:
+            dict(
                 iters=finetune_iters,
                 last_loss=losses(rec)[max(losses(rec))],
                 metrics=last_metrics(rec))
@@ -288,6 +312,8 @@ def run_glid_demo(root: str, work_dir: str, pretrain_iters: int = 400,
     results['note'] = ('one seed; see tools/study.py glid-camvid for the '
                        'multi-seed study')
     write_results(work_dir, '\n'.join(lines), results)
-    print(f'[glid-demo] wrote {work_dir}/results.md, results.json, '
-          'loss_curves.png, reconstruction.png', flush=True)
+    print(
+        f'[glid-demo] wrote {work_dir}/results.md, results.json, '
+        'loss_curves.png, reconstruction.png',
+        flush=True)
     return results

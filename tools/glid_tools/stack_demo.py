@@ -20,16 +20,15 @@ from glid_tools.progress import Progress
 
 def read_scalars(work_dir: str) -> List[dict]:
     """All records of the newest ``vis_data/scalars.json`` in ``work_dir``."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         raise FileNotFoundError(f'no vis_data/scalars.json under {work_dir}')
     with open(files[-1]) as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
-_NOT_METRICS = ('step', 'iter', 'epoch', 'lr', 'time', 'data_time',
-                'memory')
+_NOT_METRICS = ('step', 'iter', 'epoch', 'lr', 'time', 'data_time', 'memory')
 
 
 def eval_records(records: List[dict]) -> List[dict]:
@@ -64,10 +63,15 @@ def write_results(work_dir: str, table: str, results) -> None:
     print(table)
 
 
-def run_config(config: str, work_dir: str, root: str,
+def run_config(config: str,
+               work_dir: str,
+               root: str,
                extra: Optional[List[str]] = None) -> dict:
-    cmd = [sys.executable, osp.join(root, 'tools', 'train.py'), config,
-           '--work-dir', work_dir] + (extra or [])
+    cmd = [
+        sys.executable,
+        osp.join(root, 'tools', 'train.py'), config, '--work-dir', work_dir
+    ] + (
+        extra or [])
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -82,7 +86,8 @@ def run_config(config: str, work_dir: str, root: str,
         metrics=last_metrics(records))
 
 
-def run_stack_demo(root: str, work_dir: str,
+def run_stack_demo(root: str,
+                   work_dir: str,
                    progress: bool = True) -> List[dict]:
     """Train and evaluate every ``configs/stack`` config; ``progress``
     shows a progress bar over the configs with elapsed time and ETA
@@ -97,13 +102,17 @@ def run_stack_demo(root: str, work_dir: str,
         bar.newline()
         print(f'[demo] training + evaluating {name} ...', flush=True)
         res = run_config(config, osp.join(work_dir, name), root)
-        print(f'[demo]   {res["iters"]} iters in {res["seconds"]} s, '
-              f'metrics {res["metrics"]}', flush=True)
+        print(
+            f'[demo]   {res["iters"]} iters in {res["seconds"]} s, '
+            f'metrics {res["metrics"]}',
+            flush=True)
         results.append(res)
         bar.update()
     bar.close()
-    lines = ['| config | iters | last loss | metrics | seconds |',
-             '|---|---|---|---|---|']
+    lines = [
+        '| config | iters | last loss | metrics | seconds |',
+        '|---|---|---|---|---|'
+    ]
     for r in results:
         metrics = ', '.join(f'{k}={v:.4g}' for k, v in r['metrics'].items()
                             if isinstance(v, (int, float)))

@@ -40,9 +40,21 @@ from glid_tools.stack_demo import eval_records, losses
 #: two-sided 95 % quantiles of Student's t by degrees of freedom (the
 #: normal 1.96 beyond 30)
 _T95 = {
-    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365,
-    8: 2.306, 9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086,
-    25: 2.060, 30: 2.042
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    12: 2.179,
+    15: 2.131,
+    20: 2.086,
+    25: 2.060,
+    30: 2.042
 }
 
 
@@ -93,13 +105,15 @@ def fingerprints(plan: Sequence[Step]) -> Dict[str, str]:
         if missing:
             raise ValueError(f'step {step.name!r} depends on {missing}, '
                              'which are not earlier in the plan')
-        blob = json.dumps([step.kind, step.args, step.config,
-                           [out[d] for d in step.deps]])
+        blob = json.dumps(
+            [step.kind, step.args, step.config, [out[d] for d in step.deps]])
         out[step.name] = hashlib.sha256(blob.encode()).hexdigest()[:16]
     names = [s.name for s in plan]
     if len(set(names)) != len(names):
-        raise ValueError('step names repeat in the plan: ' + ', '.join(
-            sorted({n for n in names if names.count(n) > 1})))
+        raise ValueError(
+            'step names repeat in the plan: ' +
+            ', '.join(sorted({n
+                              for n in names if names.count(n) > 1})))
     return out
 
 
@@ -138,8 +152,8 @@ def train_records(work_dir: str) -> List[dict]:
     """Every record of every ``vis_data/scalars.json`` under ``work_dir``
     (a resumed run writes a second one), in order of time."""
     records = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             records += [json.loads(line) for line in f if line.strip()]
     return records
@@ -155,9 +169,12 @@ def test_metrics(work_dir: str) -> Dict[str, float]:
         raise FileNotFoundError(f'no test metrics json under {work_dir}')
     with open(files[-1]) as f:
         lines = [json.loads(line) for line in f if line.strip()]
-    return {k: v for k, v in lines[-1].items()
-            if isinstance(v, (int, float)) and k not in ('step', 'time',
-                                                         'data_time')}
+    return {
+        k: v
+        for k, v in lines[-1].items()
+        if isinstance(v, (int, float)) and k not in ('step', 'time',
+                                                     'data_time')
+    }
 
 
 def _result_of(step: Step, run_dir: str) -> dict:
@@ -165,8 +182,10 @@ def _result_of(step: Step, run_dir: str) -> dict:
         return dict(metrics=test_metrics(run_dir))
     if step.kind == 'train':
         recs = train_records(run_dir)
-        vals = [{k: v for k, v in r.items() if k not in ('data_time', 'time')}
-                for r in eval_records(recs)]
+        vals = [{
+            k: v
+            for k, v in r.items() if k not in ('data_time', 'time')
+        } for r in eval_records(recs)]
         return dict(losses=losses(recs), val=vals)
     return {}
 
@@ -186,8 +205,9 @@ class StudyProgress:
             step = steps[name]
             if step.iters:
                 done = last_train_iter(osp.join(run_dirs[name], 'step.log'))
-                self.running[name] = (max(step.est_s, 1.0) *
-                                      min(done or 0, step.iters) / step.iters)
+                self.running[name] = (
+                    max(step.est_s, 1.0) * min(done or 0, step.iters) /
+                    step.iters)
         self.bar.update_to(int(self.finished + sum(self.running.values())))
 
     def start(self, name: str) -> None:
@@ -212,8 +232,12 @@ def _command(step: Step, run_dir: str, runs_dir: str) -> List[str]:
     ]
 
 
-def run_plan(plan: Sequence[Step], root: str, runs_dir: str,
-             jobs: int = 1, progress: bool = True, poll_s: float = 2.0,
+def run_plan(plan: Sequence[Step],
+             root: str,
+             runs_dir: str,
+             jobs: int = 1,
+             progress: bool = True,
+             poll_s: float = 2.0,
              env: Optional[dict] = None) -> Dict[str, dict]:
     """Run what is not done yet; return ``{name: done record}``.
 
@@ -233,8 +257,10 @@ def run_plan(plan: Sequence[Step], root: str, runs_dir: str,
     }
     skipped = len(plan) - len(todo)
     if skipped:
-        print(f'[study] {skipped} of {len(plan)} steps already done '
-              f'(skipped); {len(todo)} to run', flush=True)
+        print(
+            f'[study] {skipped} of {len(plan)} steps already done '
+            f'(skipped); {len(todo)} to run',
+            flush=True)
     if not todo:
         return records
     os.makedirs(runs_dir, exist_ok=True)
@@ -257,8 +283,8 @@ def run_plan(plan: Sequence[Step], root: str, runs_dir: str,
                                             runs_dir, fps[step.name],
                                             states[step.name], child_env)
                 bar.start(step.name)
-                bar.say(f'[study] start  {step.name}' + (
-                    ' (resuming)' if running[step.name][3] else ''))
+                bar.say(f'[study] start  {step.name}' +
+                        (' (resuming)' if running[step.name][3] else ''))
             if not running:
                 blocked = ', '.join(s.name for s in pending)
                 raise RuntimeError(f'steps never became ready: {blocked}')
@@ -272,8 +298,9 @@ def run_plan(plan: Sequence[Step], root: str, runs_dir: str,
                 del running[name]
                 step = steps[name]
                 if proc.returncode != 0:
-                    with open(osp.join(dirs[name], 'step.log'),
-                              errors='replace') as f:
+                    with open(
+                            osp.join(dirs[name], 'step.log'),
+                            errors='replace') as f:
                         tail = f.read()[-3000:]
                     raise RuntimeError(
                         f'step {name} failed (exit {proc.returncode}); log '
@@ -299,16 +326,17 @@ def run_plan(plan: Sequence[Step], root: str, runs_dir: str,
 
 def _start(step: Step, root: str, run_dir: str, runs_dir: str,
            fingerprint: str, state: str, env: dict):
-    resume = (state == 'partial' and step.kind == 'train' and osp.isfile(
-        osp.join(run_dir, 'last_checkpoint')))
+    resume = (
+        state == 'partial' and step.kind == 'train'
+        and osp.isfile(osp.join(run_dir, 'last_checkpoint')))
     if not resume and osp.isdir(run_dir):
         shutil.rmtree(run_dir)  # stale or broken: start clean
     os.makedirs(run_dir, exist_ok=True)
     if step.config is not None:
         with open(osp.join(run_dir, 'config.py'), 'w') as f:
             f.write(step.config)
-    _write_json(osp.join(run_dir, 'started.json'),
-                dict(fingerprint=fingerprint))
+    _write_json(
+        osp.join(run_dir, 'started.json'), dict(fingerprint=fingerprint))
     cmd = _command(step, run_dir, runs_dir) + (['--resume'] if resume else [])
     log = open(osp.join(run_dir, 'step.log'), 'a' if resume else 'w')
     log.write('$ ' + ' '.join(cmd) + '\n')
@@ -324,8 +352,9 @@ def cell_stats(values: Sequence[float]) -> dict:
     value)."""
     n = len(values)
     mean = sum(values) / n if n else float('nan')
-    std = (math.sqrt(sum((v - mean)**2 for v in values) / (n - 1))
-           if n > 1 else float('nan'))
+    std = (
+        math.sqrt(sum((v - mean)**2
+                      for v in values) / (n - 1)) if n > 1 else float('nan'))
     return dict(n=n, mean=mean, std=std)
 
 

@@ -65,7 +65,10 @@ PRESETS: Dict[str, dict] = dict(
         subset_fraction=0.25,
         dev=dict(iters=600, val_interval=150, backbone_lr_mults=[0.1, 1.0]),
         jobs=1,
-        s_pretrain=0.25, s_finetune=0.37, s_start=20, s_test=25,
+        s_pretrain=0.25,
+        s_finetune=0.37,
+        s_start=20,
+        s_test=25,
         s_dev_val=10),
     gpu=dict(
         seeds=5,
@@ -80,11 +83,13 @@ PRESETS: Dict[str, dict] = dict(
         # budget
         backbone_lr_mult=dict(random=1.0, pretrained=1.0),
         subset_fraction=0.25,
-        dev=dict(
-            iters=4000, val_interval=500, backbone_lr_mults=[0.1, 1.0]),
+        dev=dict(iters=4000, val_interval=500, backbone_lr_mults=[0.1, 1.0]),
         jobs=1,
         # assumed, not measured: ~0.05 s per nano iteration on one GPU
-        s_pretrain=0.06, s_finetune=0.05, s_start=30, s_test=20,
+        s_pretrain=0.06,
+        s_finetune=0.05,
+        s_start=30,
+        s_test=20,
         s_dev_val=5),
     tiny=dict(
         seeds=2,
@@ -99,7 +104,10 @@ PRESETS: Dict[str, dict] = dict(
         subset_fraction=0.25,
         dev=dict(iters=2, val_interval=1, backbone_lr_mults=[0.1]),
         jobs=1,
-        s_pretrain=0.3, s_finetune=0.4, s_start=15, s_test=20,
+        s_pretrain=0.3,
+        s_finetune=0.4,
+        s_start=15,
+        s_test=20,
         s_dev_val=15),
 )
 
@@ -180,8 +188,12 @@ randomness = dict(seed=0)
 """
 
 
-def _finetune_config(root: str, p: dict, iters: int, seed: int,
-                     lr_mult: float, load_from: Optional[str],
+def _finetune_config(root: str,
+                     p: dict,
+                     iters: int,
+                     seed: int,
+                     lr_mult: float,
+                     load_from: Optional[str],
                      train_idx: Optional[List[int]],
                      dev_idx: Optional[List[int]] = None,
                      val_interval: Optional[int] = None) -> str:
@@ -202,10 +214,9 @@ def _finetune_config(root: str, p: dict, iters: int, seed: int,
         f"dataset=dict(indices={train_idx!r}))",
     ]
     if dev_idx is not None:
-        lines.append(
-            "val_dataloader = dict(dataset=dict(data_prefix=dict("
-            "img_path='images/train', seg_map_path='labels/train'), "
-            f"indices={dev_idx!r}))")
+        lines.append("val_dataloader = dict(dataset=dict(data_prefix=dict("
+                     "img_path='images/train', seg_map_path='labels/train'), "
+                     f"indices={dev_idx!r}))")
     return '\n'.join(lines) + '\n'
 
 
@@ -217,8 +228,9 @@ def _pretrain_steps(root: str, p: dict, which: List[str]) -> List[Step]:
             Step(
                 name=f'pretrain_{budget}',
                 kind='train',
-                args=['tools/train.py', '{run}/config.py', '--work-dir',
-                      '{run}'],
+                args=[
+                    'tools/train.py', '{run}/config.py', '--work-dir', '{run}'
+                ],
                 iters=iters,
                 est_s=iters * p['s_pretrain'] + p['s_start'],
                 config=_pretrain_config(root, p, iters),
@@ -234,8 +246,8 @@ def _convert_step(p: dict, init: str) -> Step:
         kind='convert',
         args=[
             'tools/model_converters/glid_pretrain_to_finetune.py',
-            f'{{runs}}/pretrain_{budget}/iter_{iters}.pth',
-            '{run}/init.pth', '--config', FINETUNE_CFG, '--mode', mode
+            f'{{runs}}/pretrain_{budget}/iter_{iters}.pth', '{run}/init.pth',
+            '--config', FINETUNE_CFG, '--mode', mode
         ],
         deps=[f'pretrain_{budget}'],
         est_s=15,
@@ -254,8 +266,12 @@ def select_cells(cells: List[Tuple[str, str]],
     return [c for c, n in zip(cells, names) if n in only]
 
 
-def build_plan(study: str, root: str, preset: str, seeds: int,
-               runs_dir: str, dev: bool = False,
+def build_plan(study: str,
+               root: str,
+               preset: str,
+               seeds: int,
+               runs_dir: str,
+               dev: bool = False,
                only: Optional[List[str]] = None) -> List[Step]:
     """The steps of ``study`` (``glid-camvid`` / ``glid-table4``); with
     ``dev``, the recipe-selection runs on the dev split instead; ``only``
@@ -265,10 +281,10 @@ def build_plan(study: str, root: str, preset: str, seeds: int,
     if dev:
         return _dev_plan(root, p, frames, runs_dir)
     cells = select_cells(CELLS[study], only)
-    inits = sorted({i for i, _ in cells if INITS[i] is not None},
+    inits = sorted({i
+                    for i, _ in cells if INITS[i] is not None},
                    key=list(INITS).index)
-    budgets = sorted({INITS[i][0] for i in inits}, key=['short',
-                                                        'long'].index)
+    budgets = sorted({INITS[i][0] for i in inits}, key=['short', 'long'].index)
     plan = _pretrain_steps(root, p, budgets)
     plan += [_convert_step(p, i) for i in inits]
     subset = subset_indices(len(frames), p['subset_fraction'])
@@ -278,15 +294,17 @@ def build_plan(study: str, root: str, preset: str, seeds: int,
             ft = f'ft_{init}_{labels}_s{seed}'
             load = (None if INITS[init] is None else osp.join(
                 runs_dir, f'init_{init}', 'init.pth'))
-            mult = p['backbone_lr_mult'][
-                'random' if INITS[init] is None else 'pretrained']
+            mult = p['backbone_lr_mult']['random' if INITS[init] is
+                                         None else 'pretrained']
             meta = dict(init=init, labels=labels, seed=seed)
             plan.append(
                 Step(
                     name=ft,
                     kind='train',
-                    args=['tools/train.py', '{run}/config.py',
-                          '--work-dir', '{run}'],
+                    args=[
+                        'tools/train.py', '{run}/config.py', '--work-dir',
+                        '{run}'
+                    ],
                     deps=[] if load is None else [f'init_{init}'],
                     iters=n,
                     est_s=n * p['s_finetune'] + p['s_start'],
@@ -298,9 +316,10 @@ def build_plan(study: str, root: str, preset: str, seeds: int,
                 Step(
                     name=f'test_{init}_{labels}_s{seed}',
                     kind='test',
-                    args=['tools/test.py', f'{{runs}}/{ft}/config.py',
-                          f'{{runs}}/{ft}/iter_{n}.pth', '--work-dir',
-                          '{run}'],
+                    args=[
+                        'tools/test.py', f'{{runs}}/{ft}/config.py',
+                        f'{{runs}}/{ft}/iter_{n}.pth', '--work-dir', '{run}'
+                    ],
                     deps=[ft],
                     est_s=p['s_test'],
                     meta=meta))
@@ -320,27 +339,35 @@ def _dev_plan(root: str, p: dict, frames: List[str],
                 Step(
                     name=f'dev_{init}_bbmult{mult:g}_s0',
                     kind='train',
-                    args=['tools/train.py', '{run}/config.py',
-                          '--work-dir', '{run}'],
+                    args=[
+                        'tools/train.py', '{run}/config.py', '--work-dir',
+                        '{run}'
+                    ],
                     deps=[] if load is None else ['init_long'],
                     iters=d['iters'],
                     est_s=(d['iters'] * p['s_finetune'] + p['s_start'] +
                            d['iters'] // d['val_interval'] * p['s_dev_val']),
-                    config=_finetune_config(
-                        root, p, d['iters'], 0, mult, load, train_idx,
-                        dev_idx, d['val_interval']),
+                    config=_finetune_config(root, p, d['iters'], 0, mult, load,
+                                            train_idx, dev_idx,
+                                            d['val_interval']),
                     meta=dict(init=init, backbone_lr_mult=mult, seed=0)))
     return plan
 
 
 def _regimes(p: dict, n_frames: int) -> Dict[str, str]:
     k = len(subset_indices(n_frames, p['subset_fraction']))
-    return {'all': f'all {n_frames} frames',
-            'subset': f'{k} frames ({100 * k / n_frames:.0f} %)'}
+    return {
+        'all': f'all {n_frames} frames',
+        'subset': f'{k} frames ({100 * k / n_frames:.0f} %)'
+    }
 
 
-def report(study: str, root: str, preset: str, plan: List[Step],
-           records: Dict[str, dict], out_dir: str,
+def report(study: str,
+           root: str,
+           preset: str,
+           plan: List[Step],
+           records: Dict[str, dict],
+           out_dir: str,
            dev: bool = False) -> Tuple[str, dict]:
     """(markdown, json) of a finished GLID study; draws
     ``out_dir/study.png``."""
@@ -363,76 +390,96 @@ def report(study: str, root: str, preset: str, plan: List[Step],
         return _dev_report(p, plan, records, out_dir, frames, curves, pre,
                            wall)
     regimes = _regimes(p, len(frames))
-    summary = summarise(planned_cells(CELLS[study], plan), records, 'mIoU',
-                        extra_metrics=('aAcc', 'mAcc'))
-    plot(summary, INIT_LABELS, regimes, osp.join(out_dir, 'study.png'),
-         curves=curves,
-         curve_title='GLID pre-training loss (masked units, '
-         + ('per-patch normalised target)' if p['norm_pix'] else
-            'pixels)'),
-         title=f'{study}: CamVid val mIoU, seeds (dots), mean +- std',
-         # with the per-unit normalised target, predicting each masked
-         # unit's own mean colour (zero) scores exactly 1
-         curve_ref=(1.0, "each unit's mean colour") if p['norm_pix']
-         else None)
-    subset = [frames[i] for i in subset_indices(len(frames),
-                                                p['subset_fraction'])]
-    md = [markdown(summary, INIT_LABELS, regimes), '',
-          'Pre-training (nano GLID, batch '
-          f'{p["pretrain_batch"]}, norm_pix={p["norm_pix"]}): ' + '; '.join(
-              f'{k}: loss {fmt(v["first"], 3)} (first logged) -> '
-              f'{fmt(v["last"], 3)}' for k, v in pre.items()), '',
-          f'Fine-tuning: {p["finetune_iters"]} iterations, batch '
-          f'{p["finetune_batch"]}, lr {p["lr"]:g}, backbone lr x'
-          f'{p["backbone_lr_mult"]["random"]:g} (random init) / x'
-          f'{p["backbone_lr_mult"]["pretrained"]:g} (pre-trained).', '',
-          f'Wall time of the steps: {wall["total_s"] / 60:.1f} min (' +
-          ', '.join(f'{k} {v / 60:.1f} min'
-                    for k, v in wall['by_kind'].items()) + ').', '',
-          f'The 25 % subset ({len(subset)} frames, every '
-          f'{len(frames) / len(subset):.2f}th of the sorted train list): ' +
-          ', '.join(subset)]
+    summary = summarise(
+        planned_cells(CELLS[study], plan),
+        records,
+        'mIoU',
+        extra_metrics=('aAcc', 'mAcc'))
+    plot(
+        summary,
+        INIT_LABELS,
+        regimes,
+        osp.join(out_dir, 'study.png'),
+        curves=curves,
+        curve_title='GLID pre-training loss (masked units, ' +
+        ('per-patch normalised target)' if p['norm_pix'] else 'pixels)'),
+        title=f'{study}: CamVid val mIoU, seeds (dots), mean +- std',
+        # with the per-unit normalised target, predicting each masked
+        # unit's own mean colour (zero) scores exactly 1
+        curve_ref=(1.0, "each unit's mean colour") if p['norm_pix'] else None)
+    subset = [
+        frames[i] for i in subset_indices(len(frames), p['subset_fraction'])
+    ]
+    md = [
+        markdown(summary, INIT_LABELS,
+                 regimes), '', 'Pre-training (nano GLID, batch '
+        f'{p["pretrain_batch"]}, norm_pix={p["norm_pix"]}): ' +
+        '; '.join(f'{k}: loss {fmt(v["first"], 3)} (first logged) -> '
+                  f'{fmt(v["last"], 3)}' for k, v in pre.items()), '',
+        f'Fine-tuning: {p["finetune_iters"]} iterations, batch '
+        f'{p["finetune_batch"]}, lr {p["lr"]:g}, backbone lr x'
+        f'{p["backbone_lr_mult"]["random"]:g} (random init) / x'
+        f'{p["backbone_lr_mult"]["pretrained"]:g} (pre-trained).', '',
+        f'Wall time of the steps: {wall["total_s"] / 60:.1f} min (' +
+        ', '.join(f'{k} {v / 60:.1f} min'
+                  for k, v in wall['by_kind'].items()) + ').', '',
+        f'The 25 % subset ({len(subset)} frames, every '
+        f'{len(frames) / len(subset):.2f}th of the sorted train list): ' +
+        ', '.join(subset)
+    ]
     return '\n'.join(md), dict(
-        study=study, preset=preset, settings=p, summary=summary,
-        pretraining=pre, wall=wall, subset=subset)
+        study=study,
+        preset=preset,
+        settings=p,
+        summary=summary,
+        pretraining=pre,
+        wall=wall,
+        subset=subset)
 
 
 def _dev_report(p, plan, records, out_dir, frames, curves, pre, wall):
     train_idx, dev_idx = dev_split(frames)
     runs = [s for s in plan if s.name.startswith('dev_')]
-    steps = sorted({r['step'] for s in runs
-                    for r in records.get(s.name, {}).get('val', [])})
+    steps = sorted({
+        r['step']
+        for s in runs
+        for r in records.get(s.name, {}).get('val', [])
+    })
     lines = [
         f'Dev split: CamVid train sequence {DEV_SEQUENCE} '
         f'({len(dev_idx)} frames) held out; fine-tuned on the other '
         f'{len(train_idx)} frames, seed 0. Dev mIoU by iteration:', '',
-        '| init | backbone lr mult | ' + ' | '.join(
-            f'it. {s}' for s in steps) + ' |',
+        '| init | backbone lr mult | ' + ' | '.join(f'it. {s}'
+                                                    for s in steps) + ' |',
         '|---|---|' + '---|' * len(steps)
     ]
     table = {}
     for s in runs:
-        vals = {r['step']: r['mIoU']
-                for r in records.get(s.name, {}).get('val', [])
-                if 'mIoU' in r}
+        vals = {
+            r['step']: r['mIoU']
+            for r in records.get(s.name, {}).get('val', []) if 'mIoU' in r
+        }
         table[s.name] = dict(meta=s.meta, dev_mIoU=vals)
         lines.append(f'| {s.meta["init"]} | {s.meta["backbone_lr_mult"]:g} '
-                     '| ' + ' | '.join(fmt(vals.get(t)) for t in steps) +
-                     ' |')
+                     '| ' + ' | '.join(fmt(vals.get(t)) for t in steps) + ' |')
     # the rule: per init, the multiplier with the best final dev mIoU; then
     # the fewest iterations whose mean over those two runs is within 0.5 of
     # the best mean
     best = {}
     for init in ('random', 'long'):
         cands = [(v['dev_mIoU'].get(steps[-1], float('-inf')),
-                  v['meta']['backbone_lr_mult'])
-                 for v in table.values() if v['meta']['init'] == init]
+                  v['meta']['backbone_lr_mult']) for v in table.values()
+                 if v['meta']['init'] == init]
         if cands:
             best[init] = max(cands)[1]
-    chosen = [v for v in table.values()
-              if best.get(v['meta']['init']) == v['meta']['backbone_lr_mult']]
-    means = {t: sum(v['dev_mIoU'].get(t, 0) for v in chosen) / max(
-        len(chosen), 1) for t in steps}
+    chosen = [
+        v for v in table.values()
+        if best.get(v['meta']['init']) == v['meta']['backbone_lr_mult']
+    ]
+    means = {
+        t: sum(v['dev_mIoU'].get(t, 0) for v in chosen) / max(len(chosen), 1)
+        for t in steps
+    }
     top = max(means.values()) if means else float('nan')
     iters = min((t for t in steps if means[t] >= top - 0.5), default=None)
     lines += [
@@ -443,16 +490,18 @@ def _dev_report(p, plan, records, out_dir, frames, curves, pre, wall):
         f'x{best.get("long")} (pre-trained); {iters} iterations '
         f'(preset: x{p["backbone_lr_mult"]["random"]:g} / '
         f'x{p["backbone_lr_mult"]["pretrained"]:g}, '
-        f'{p["finetune_iters"]} iterations).', '',
-        'Pre-training: ' + '; '.join(
-            f'{k}: loss {fmt(v["first"], 3)} -> {fmt(v["last"], 3)}'
-            for k, v in pre.items()),
+        f'{p["finetune_iters"]} iterations).', '', 'Pre-training: ' +
+        '; '.join(f'{k}: loss {fmt(v["first"], 3)} -> {fmt(v["last"], 3)}'
+                  for k, v in pre.items()),
         f'Wall time of the steps: {wall["total_s"] / 60:.1f} min.'
     ]
     _plot_dev(table, curves, osp.join(out_dir, 'study.png'))
     return '\n'.join(lines), dict(
-        dev_sequence=DEV_SEQUENCE, dev_frames=len(dev_idx), runs=table,
-        chosen=dict(backbone_lr_mult=best, iters=iters), pretraining=pre,
+        dev_sequence=DEV_SEQUENCE,
+        dev_frames=len(dev_idx),
+        runs=table,
+        chosen=dict(backbone_lr_mult=best, iters=iters),
+        pretraining=pre,
         wall=wall)
 
 
@@ -463,9 +512,11 @@ def _plot_dev(table, curves, out):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for name, v in table.items():
         c = v['dev_mIoU']
-        axes[0].plot(sorted(c), [c[t] for t in sorted(c)], marker='o',
-                     label=f'{v["meta"]["init"]}, backbone lr x'
-                     f'{v["meta"]["backbone_lr_mult"]:g}')
+        axes[0].plot(
+            sorted(c), [c[t] for t in sorted(c)],
+            marker='o',
+            label=f'{v["meta"]["init"]}, backbone lr x'
+            f'{v["meta"]["backbone_lr_mult"]:g}')
     axes[0].set_xlabel('fine-tuning iteration')
     axes[0].set_ylabel('dev mIoU')
     axes[0].legend(fontsize=8)
@@ -483,7 +534,6 @@ def _plot_dev(table, curves, out):
 
 __all__ = [
     'report', 'select_cells', 'PRESETS', 'CELLS', 'INITS', 'INIT_LABELS',
-    'build_plan',
-    'subset_indices', 'dev_split', 'train_frames', 'DEV_SEQUENCE',
-    'PRETRAIN_CFG', 'FINETUNE_CFG'
+    'build_plan', 'subset_indices', 'dev_split', 'train_frames',
+    'DEV_SEQUENCE', 'PRETRAIN_CFG', 'FINETUNE_CFG'
 ]

@@ -21,9 +21,12 @@ def planned_cells(cells: Sequence[Cell], plan) -> List[Cell]:
     return [c for c in cells if c in planned]
 
 
-def summarise(cells: Sequence[Cell], records: Dict[str, dict],
-              metric: str, baseline: str = 'random',
-              extra_metrics: Sequence[str] = ()) -> dict:
+def summarise(
+    cells: Sequence[Cell],
+    records: Dict[str, dict],
+    metric: str,
+    baseline: str = 'random',
+    extra_metrics: Sequence[str] = ()) -> dict:
     """Values of ``metric`` per cell and seed from the test records
     (``meta`` holds init, labels, seed), their statistics, and paired
     differences of every other init against ``baseline`` with the same
@@ -52,7 +55,10 @@ def summarise(cells: Sequence[Cell], records: Dict[str, dict],
         cells_out[key] = dict(
             init=init,
             labels=labels,
-            per_seed={str(s): v for s, v in sorted(vals.items())},
+            per_seed={
+                str(s): v
+                for s, v in sorted(vals.items())
+            },
             **cell_stats([vals[s] for s in sorted(vals)]),
             extra={
                 m: cell_stats(list(v.values()))
@@ -68,22 +74,25 @@ def summarise(cells: Sequence[Cell], records: Dict[str, dict],
     return dict(metric=metric, cells=cells_out, paired=paired)
 
 
-def markdown(summary: dict, labels: Dict[str, str],
-             regimes: Dict[str, str], digits: int = 2) -> str:
+def markdown(summary: dict,
+             labels: Dict[str, str],
+             regimes: Dict[str, str],
+             digits: int = 2) -> str:
     """Per-seed table with mean +- std, and the paired differences."""
     metric = summary['metric']
-    seeds = sorted({int(s) for c in summary['cells'].values()
-                    for s in c['per_seed']})
-    head = ('| initialisation | labels | ' +
-            ' | '.join(f'seed {s}' for s in seeds) +
+    seeds = sorted(
+        {int(s)
+         for c in summary['cells'].values()
+         for s in c['per_seed']})
+    head = ('| initialisation | labels | ' + ' | '.join(f'seed {s}'
+                                                        for s in seeds) +
             f' | mean +- std ({metric}) |')
     lines = [head, '|' + '---|' * (3 + len(seeds))]
     for c in summary['cells'].values():
         per = [fmt(c['per_seed'].get(str(s)), digits) for s in seeds]
         lines.append(f'| {labels.get(c["init"], c["init"])} | '
                      f'{regimes.get(c["labels"], c["labels"])} | ' +
-                     ' | '.join(per) +
-                     f' | {fmt(c["mean"], digits)} +- '
+                     ' | '.join(per) + f' | {fmt(c["mean"], digits)} +- '
                      f'{fmt(c["std"], digits)} |')
     if summary['paired']:
         lines += [
@@ -106,8 +115,11 @@ def markdown(summary: dict, labels: Dict[str, str],
     return '\n'.join(lines)
 
 
-def plot(summary: dict, labels: Dict[str, str], regimes: Dict[str, str],
-         out: str, curves: Optional[Dict[str, Dict[int, float]]] = None,
+def plot(summary: dict,
+         labels: Dict[str, str],
+         regimes: Dict[str, str],
+         out: str,
+         curves: Optional[Dict[str, Dict[int, float]]] = None,
          curve_title: str = 'pre-training loss',
          title: str = '',
          curve_ref: Optional[Tuple[float, str]] = None) -> None:
@@ -130,16 +142,22 @@ def plot(summary: dict, labels: Dict[str, str], regimes: Dict[str, str],
         ax.scatter([x] * len(ys), ys, s=14, color=col, alpha=0.5, zorder=2)
         if c['n']:
             ax.errorbar([x + 0.15], [c['mean']],
-                        yerr=[0 if c['n'] < 2 else c['std']], fmt='o',
-                        color=col, capsize=5, zorder=3)
+                        yerr=[0 if c['n'] < 2 else c['std']],
+                        fmt='o',
+                        color=col,
+                        capsize=5,
+                        zorder=3)
     ax.set_xticks(range(len(cells)))
     ax.set_xticklabels([
         f'{labels.get(c["init"], c["init"])}\n'
         f'{regimes.get(c["labels"], c["labels"])}' for c in cells
-    ], fontsize=7)
+    ],
+                       fontsize=7)
     ax.set_ylabel(summary['metric'])
-    ax.set_title(title or f'{summary["metric"]}: seeds (dots), '
-                 'mean +- std', fontsize=9)
+    ax.set_title(
+        title or f'{summary["metric"]}: seeds (dots), '
+        'mean +- std',
+        fontsize=9)
     ax.grid(axis='y', alpha=0.3)
     if curves:
         ax = axes[0, 1]
@@ -147,8 +165,12 @@ def plot(summary: dict, labels: Dict[str, str], regimes: Dict[str, str],
             steps = sorted(curve)
             ax.plot(steps, [curve[s] for s in steps], label=name)
         if curve_ref is not None:
-            ax.axhline(curve_ref[0], color='gray', linestyle='--',
-                       linewidth=1, label=curve_ref[1])
+            ax.axhline(
+                curve_ref[0],
+                color='gray',
+                linestyle='--',
+                linewidth=1,
+                label=curve_ref[1])
         ax.set_xlabel('iteration')
         ax.set_title(curve_title, fontsize=9)
         ax.legend(fontsize=8)
@@ -175,8 +197,12 @@ def wall_times(records: Dict[str, dict], names: List[str]) -> dict:
             kind = n[4:].split('_')[0] if n.startswith('m3i_') else \
                 n.split('_')[0]
             by_kind[kind] = by_kind.get(kind, 0.0) + rec['wall_s']
-    return dict(total_s=round(sum(by_kind.values()), 1),
-                by_kind={k: round(v, 1) for k, v in by_kind.items()})
+    return dict(
+        total_s=round(sum(by_kind.values()), 1),
+        by_kind={
+            k: round(v, 1)
+            for k, v in by_kind.items()
+        })
 
 
 __all__ = [

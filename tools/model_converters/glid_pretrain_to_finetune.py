@@ -5,8 +5,9 @@
         [--mode all|backbone|backbone+neck] [--config FINETUNE_CONFIG]
 
 Drops the pre-training head and mask tokens; with --config, builds that
-fine-tuning model, loads the result into it and prints which keys loaded,
-which are missing and which are unexpected, grouped by part.
+fine-tuning model and prints what loading the result into it does (keys
+loaded, resized by a load hook, computed by the model, shape mismatches,
+missing, unexpected), by model part.
 """
 import argparse
 import os.path as osp
@@ -14,8 +15,9 @@ import os.path as osp
 import torch
 
 import glid_mm  # noqa: F401  (safe checkpoint globals, registries)
-from glid_mm.models.converters.glid_pretrain_to_finetune import (MODES, convert_pretrain_to_finetune,
-                                        format_report, load_report)
+from glid_mm.models.converters.glid_pretrain_to_finetune import (
+    MODES, convert_pretrain_to_finetune)
+from glid_mm.utils.load_check import dry_run_report, format_load_report
 
 
 def main():
@@ -32,8 +34,11 @@ def main():
     kept, dropped = convert_pretrain_to_finetune(state, args.mode)
     print(f'kept {len(kept)} tensors, dropped {len(dropped)} '
           f'(pre-training head / mask tokens / parts outside {args.mode!r})')
-    torch.save(dict(state_dict=kept, meta=dict(
-        glid_converted_from=osp.abspath(args.src), mode=args.mode)),
+    torch.save(
+        dict(
+            state_dict=kept,
+            meta=dict(
+                glid_converted_from=osp.abspath(args.src), mode=args.mode)),
         args.dst)
     print(f'wrote {args.dst}')
     if args.config:
@@ -42,7 +47,7 @@ def main():
         cfg = Config.fromfile(args.config)
         with DefaultScope.overwrite_default_scope(cfg.default_scope):
             model = MODELS.build(cfg.model)
-        print(format_report(load_report(model, kept)))
+        print(format_load_report(dry_run_report(model, kept), max_keys=None))
 
 
 if __name__ == '__main__':

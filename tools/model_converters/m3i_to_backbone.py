@@ -38,7 +38,9 @@ def parse_args():
 def main():
     args = parse_args()
     import glid_mm  # noqa: F401  (safe checkpoint loading, registries)
-    from glid_mm.models.converters.m3i_to_backbone import load_report, m3i_to_backbone
+    from glid_mm.models.converters.m3i_to_backbone import m3i_to_backbone
+    from glid_mm.utils.load_check import (CheckpointMismatchError, by_part,
+                                          load_and_report)
 
     state, report = m3i_to_backbone(args.src, source=args.source)
     torch.save(
@@ -68,15 +70,16 @@ def main():
         from mmengine.registry import MODELS
         model = MODELS.build(cfg.model)
         try:
-            loading = load_report(model, state)
-        except ValueError as err:
+            loading = load_and_report(model, state, args.src)
+        except CheckpointMismatchError as err:
             raise SystemExit(f'{args.check_config}: {err}')
+        missing = by_part(loading['missing'])
         summary.update(
             check_config=args.check_config,
             scope=DefaultScope.get_current_instance().scope_name,
             loaded=len(loading['loaded']),
-            missing_backbone=loading['missing'],
-            missing_other=loading['missing_other'],
+            missing_backbone=missing.pop('backbone', []),
+            missing_other=sum(missing.values(), []),
             unexpected=loading['unexpected'])
     print(json.dumps(summary, indent=1))
     if args.check_config and (summary['missing_backbone']

@@ -1,7 +1,8 @@
 # GLID pre-training model, Swin-B encoder (GLID Sec. 3.1 / Sec. 4):
-# Swin-B (visible tokens only) -> BiFPN over its four stages (1/4..1/32) -> 6-block query decoder of
-# width 512 with [CLS] + one mask query per masked 32 px patch -> linear head
-# to the patch's 32 * 32 * 3 pixels, MSE on masked patches (eq. 2).
+# Swin-B (visible tokens only) -> BiFPN over its four stages (1/4..1/32) ->
+# 6-block query decoder of width 512 with [CLS] + one mask query per masked 32
+# px patch -> linear head to the patch's 32 * 32 * 3 pixels, MSE on masked
+# patches (eq. 2).
 
 model = dict(
     type='GLID',

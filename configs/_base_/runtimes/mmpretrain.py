@@ -1,5 +1,5 @@
-# glid_mm's runtime on top of mmpretrain's: glid_mm configs behave the same under
-# glid_mm's tools/train.py and mmpretrain's own tools/train.py.
+# glid_mm's runtime on top of mmpretrain's: glid_mm configs behave the same
+# under glid_mm's tools/train.py and mmpretrain's own tools/train.py.
 _base_ = 'mmpretrain::_base_/default_runtime.py'
 
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)

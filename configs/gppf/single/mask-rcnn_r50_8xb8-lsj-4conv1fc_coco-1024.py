@@ -3,7 +3,7 @@
 # 1024.py (Mask R-CNN, LSJ 1024, 4-conv heads, batch 8 per GPU, from
 # scratch) with a plain ResNet-50 instead of the lego backbone, and SyncBN
 # throughout (a single task: every process runs every layer).
-#   bash tools/dist_train.sh configs/gppf/single/mask-rcnn_r50_8xb8-lsj-4conv1fc_coco-1024.py 8
+#   bash tools/dist_train.sh configs/gppf/single/mask-rcnn_r50_8xb8-lsj-4conv1fc_coco-1024.py 8  # noqa: E501
 _base_ = '../tasks/mask-rcnn_lego-r50-n2_8xb8-lsj-4conv1fc_coco-1024.py'
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)

@@ -3,7 +3,7 @@
 # fall11, 11,221 classes, batch 96 per GPU, Mixup / CutMix / RandAugment /
 # Random Erasing / label smoothing) with mmpretrain's plain ResNet-50
 # instead of the lego backbone, and SyncBN.
-#   bash tools/dist_train.sh configs/gppf/single/resnet50_8xb96-mixup-cutmix_in21k.py 8
+#   bash tools/dist_train.sh configs/gppf/single/resnet50_8xb96-mixup-cutmix_in21k.py 8  # noqa: E501
 _base_ = '../tasks/lego-r50-n2_8xb96-mixup-cutmix_in21k.py'
 
 model = dict(

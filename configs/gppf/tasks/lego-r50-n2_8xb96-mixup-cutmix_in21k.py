@@ -1,10 +1,10 @@
 # GPPF classification task at paper scale (Sec. 4.1, App. D.1): the "cls"
 # task of ../gppf_lego-r50-n2_56xsimt-500k_coco-ade20k-in21k.py; on its own,
 # the lego backbone on one task (Table 1's "Single" is
-# ../single/resnet50_8xb96-mixup-cutmix_in21k.py). ImageNet-21K with mmpretrain's
-# ImageClassifier (global average pooling + linear layer, Sec. 4.1), a
-# LegoResNet-50 with N = 2 units and cross-task SyncBN, batch 96 per GPU and
-# Mixup 0.8 / CutMix 1.0 / Random Erasing 0.25 / label smoothing 0.1 /
+# ../single/resnet50_8xb96-mixup-cutmix_in21k.py). ImageNet-21K with
+# mmpretrain's ImageClassifier (global average pooling + linear layer, Sec.
+# 4.1), a LegoResNet-50 with N = 2 units and cross-task SyncBN, batch 96 per
+# GPU and Mixup 0.8 / CutMix 1.0 / Random Erasing 0.25 / label smoothing 0.1 /
 # RandAugment (App. D.1, Sec. 4.1).
 _base_ = 'mmpretrain::resnet/resnet50_8xb128_coslr-90e_in21k.py'
 custom_imports = dict(imports=['glid_mm'], allow_failed_imports=False)

@@ -10,8 +10,7 @@
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
-    '../../_base_/runtimes/mmdet.py'
+    'mmdet::_base_/schedules/schedule_1x.py', '../../_base_/runtimes/mmdet.py'
 ]
 
 data_root = '{{$GLID_MM_DATA:../shared/data}}/coco128/'
@@ -26,8 +25,9 @@ model = dict(
         stem_channels=width,
         base_channels=width,
         norm_cfg=dict(type='CrossTaskSyncBN')),
-    neck=dict(in_channels=[width * 4, width * 8, width * 16, width * 32],
-              out_channels=64),
+    neck=dict(
+        in_channels=[width * 4, width * 8, width * 16, width * 32],
+        out_channels=64),
     rpn_head=dict(in_channels=64, feat_channels=64),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=64),

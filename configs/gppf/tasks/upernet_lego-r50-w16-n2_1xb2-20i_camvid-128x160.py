@@ -7,8 +7,7 @@
 # Smoke numbers, not results.
 _base_ = [
     'mmseg::_base_/models/upernet_r50.py', '../../_base_/datasets/camvid.py',
-    '../../_base_/runtimes/mmseg.py',
-    'mmseg::_base_/schedules/schedule_20k.py'
+    '../../_base_/runtimes/mmseg.py', 'mmseg::_base_/schedules/schedule_20k.py'
 ]
 
 crop_size = (128, 160)  # (h, w)
@@ -68,8 +67,13 @@ test_dataloader = val_dataloader
 # stock lr 0.01 is for total batch 16 (4 GPUs x 4); batch 2: 0.01 * 2 / 16
 optim_wrapper = dict(optimizer=dict(lr=0.00125))
 param_scheduler = [
-    dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=20,
-         by_epoch=False)
+    dict(
+        type='PolyLR',
+        eta_min=1e-4,
+        power=0.9,
+        begin=0,
+        end=20,
+        by_epoch=False)
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=20, val_interval=20)
 custom_hooks = [

@@ -55,12 +55,14 @@ class GLIDMaskGenerator(BaseTransform):
 
     STRATEGIES = ('random', 'grid', 'block')
 
-    def __init__(self,
-                 mask_patch_size: int = 32,
-                 mask_ratio: float = 0.75,
-                 strategy: str = 'random',
-                 min_block_patches: int = 4,
-                 block_aspect_ratio: tuple = (0.3, 1 / 0.3)) -> None:
+    def __init__(
+        self,
+        mask_patch_size: int = 32,
+        mask_ratio: float = 0.75,
+        strategy: str = 'random',
+        min_block_patches: int = 4,
+        block_aspect_ratio: tuple = (0.3, 1 / 0.3)
+    ) -> None:
         if strategy not in self.STRATEGIES:
             raise ValueError(f'strategy must be one of {self.STRATEGIES}, '
                              f'got {strategy!r}')
@@ -128,8 +130,7 @@ class GLIDMaskGenerator(BaseTransform):
 
     def generate(self, h: int, w: int) -> np.ndarray:
         """Mask of an ``h x w`` patch grid, bool, True = masked."""
-        return getattr(self, f'_{self.strategy}')(h, w,
-                                                   self.num_masked(h, w))
+        return getattr(self, f'_{self.strategy}')(h, w, self.num_masked(h, w))
 
     def transform(self, results: dict) -> dict:
         H, W = results['img'].shape[:2]

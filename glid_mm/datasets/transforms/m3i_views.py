@@ -68,8 +68,10 @@ class M3ITwoViews(BaseTransform):
                              f'got flip_prob={flip_prob!r}')
         self.flip_prob = float(flip_prob)
         self.pipelines = [
-            Compose([build_nested(t, 'TRANSFORMS', home='mmpretrain') for t in (p or [])])
-            for p in (input_pipeline, target_pipeline)
+            Compose([
+                build_nested(t, 'TRANSFORMS', home='mmpretrain')
+                for t in (p or [])
+            ]) for p in (input_pipeline, target_pipeline)
         ]
 
     def _view(self, img: np.ndarray, pipeline: Compose, name: str):

@@ -7,6 +7,6 @@ from glid_mm.engine.hooks.gppf_selection_logger_hook import \
 from glid_mm.engine.hooks.lit_tokenizer_hook import LiTTokenizerHook
 
 __all__ = [
-    'AtomicCheckpointHook', 'FiniteLossHook', 'GPPFSelectionLoggerHook', 'GumbelTemperatureHook',
-    'LiTTokenizerHook'
+    'AtomicCheckpointHook', 'FiniteLossHook', 'GPPFSelectionLoggerHook',
+    'GumbelTemperatureHook', 'LiTTokenizerHook'
 ]

@@ -1,6 +1,6 @@
 """Stop training at the first non-finite loss, naming what went wrong."""
 import math
-from typing import Optional, Sequence
+from typing import Optional
 
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS

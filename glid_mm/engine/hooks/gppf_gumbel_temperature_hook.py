@@ -82,7 +82,9 @@ class GumbelTemperatureHook(Hook):
                 logger='current',
                 level=logging.WARNING)
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         tau = self.temperature(runner.iter)
         for module in self._targets:

@@ -12,8 +12,8 @@ from mmengine.runner.loops import _InfiniteDataloaderIterator
 from mmengine.runner.utils import calc_dynamic_intervals
 from torch.utils.data import DataLoader
 
-from glid_mm.engine.model_wrappers import SIMTDistributedWrapper
 from glid_mm.engine.loops.gppf_task_sampler import TaskSampler
+from glid_mm.engine.model_wrappers import SIMTDistributedWrapper
 from glid_mm.utils.gppf_task_configs import refuse_task_config_ref
 
 

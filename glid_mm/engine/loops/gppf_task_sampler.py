@@ -29,8 +29,11 @@ class TaskSampler:
             Defaults to True.
     """
 
-    def __init__(self, weights: Dict[str, float], seed: int,
-                 rank: int, per_process: bool = True) -> None:
+    def __init__(self,
+                 weights: Dict[str, float],
+                 seed: int,
+                 rank: int,
+                 per_process: bool = True) -> None:
         if not isinstance(weights, dict) or not weights:
             raise ValueError(f'task weights must be a non-empty dict, got '
                              f'{weights!r}')

@@ -123,8 +123,7 @@ class _MultiTaskEvalLoop(BaseLoop):
                         seed=runner.seed,
                         diff_rank_seed=diff_rank_seed)
                 metric_cfg = evaluator[task]
-                refuse_task_config_ref(metric_cfg,
-                                       f'{mode}_evaluator.{task}')
+                refuse_task_config_ref(metric_cfg, f'{mode}_evaluator.{task}')
                 if isinstance(metric_cfg, dict):
                     metric_cfg = dict(metric_cfg)  # build_evaluator edits it
                 self.evaluators[task] = runner.build_evaluator(metric_cfg)

@@ -6,6 +6,6 @@ from glid_mm.engine.model_wrappers.gppf_task_average import (
     task_average_buffers, task_average_gradients)
 
 __all__ = [
-    'GlooDistributedDataParallel', 'SIMTDistributedWrapper',
-    'sync_bn_to_gloo', 'task_average_buffers', 'task_average_gradients'
+    'GlooDistributedDataParallel', 'SIMTDistributedWrapper', 'sync_bn_to_gloo',
+    'task_average_buffers', 'task_average_gradients'
 ]

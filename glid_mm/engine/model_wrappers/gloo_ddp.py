@@ -12,9 +12,8 @@ def sync_bn_to_gloo(module: nn.Module) -> nn.Module:
     kept; returns the converted module."""
     from glid_mm.models.layers.gppf_cross_task_sync_bn import CrossTaskSyncBN
     if isinstance(module, nn.SyncBatchNorm):
-        new = CrossTaskSyncBN(module.num_features, module.eps,
-                              module.momentum, module.affine,
-                              module.track_running_stats,
+        new = CrossTaskSyncBN(module.num_features, module.eps, module.momentum,
+                              module.affine, module.track_running_stats,
                               module.process_group)
         new.load_state_dict(module.state_dict())
         for p_new, p_old in zip(new.parameters(), module.parameters()):

@@ -8,7 +8,8 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import MODEL_WRAPPERS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from glid_mm.engine.model_wrappers.gppf_task_average import task_average_buffers, task_average_gradients
+from glid_mm.engine.model_wrappers.gppf_task_average import (
+    task_average_buffers, task_average_gradients)
 
 
 @MODEL_WRAPPERS.register_module()
@@ -71,11 +72,12 @@ class SIMTDistributedWrapper(nn.Module):
         """mmengine's ``BaseModel.train_step`` with the gradient averaging
         between ``backward`` and ``step``."""
         module = self.module
-        from glid_mm.models.layers.gppf_cross_task_sync_bn import CrossTaskSyncBN
+        from glid_mm.models.layers.gppf_cross_task_sync_bn import \
+            CrossTaskSyncBN
         task_bns = [
-            m for m in module.modules() if isinstance(m, _BatchNorm)
-            and not isinstance(m, CrossTaskSyncBN) and m.training
-            and m.track_running_stats
+            m for m in module.modules()
+            if isinstance(m, _BatchNorm) and not isinstance(
+                m, CrossTaskSyncBN) and m.training and m.track_running_stats
         ]
         tracked = [m.num_batches_tracked.clone() for m in task_bns]
         with optim_wrapper.optim_context(self):

@@ -125,11 +125,14 @@ def task_average_buffers(modules: Iterable[nn.Module],
     used = torch.tensor([
         float(not torch.equal(m.num_batches_tracked, before))
         for m, before in zip(modules, tracked_before)
-    ], device=device)
+    ],
+                        device=device)
     flat = torch.cat([
-        torch.cat([m.running_mean.float(), m.running_var.float(),
-                   m.num_batches_tracked.float().view(1)]) * u
-        for m, u in zip(modules, used)
+        torch.cat([
+            m.running_mean.float(),
+            m.running_var.float(),
+            m.num_batches_tracked.float().view(1)
+        ]) * u for m, u in zip(modules, used)
     ])
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(used, group=group)

@@ -1,3 +1,4 @@
-from glid_mm.engine.optimizers.partwise_constructor import PartwiseOptimWrapperConstructor
+from glid_mm.engine.optimizers.partwise_constructor import \
+    PartwiseOptimWrapperConstructor
 
 __all__ = ['PartwiseOptimWrapperConstructor']

@@ -8,8 +8,8 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.heads.glid_pretrain_head import patchify, unpatchify
+from glid_mm.registry import MODELS, build_nested
 
 
 @MODELS.register_module(scopes=('mmpretrain', ))
@@ -157,7 +157,9 @@ class GLID(BaseSelfSupervisor):
         queries = self.decoder.queries.pretrain_queries(pos[idx])
         return queries, idx
 
-    def _encode_decode(self, inputs: Tensor, mask: Tensor,
+    def _encode_decode(self,
+                       inputs: Tensor,
+                       mask: Tensor,
                        return_attn: bool = False):
         B, _, H, W = inputs.shape
         p = self.head.patch_size
@@ -182,7 +184,9 @@ class GLID(BaseSelfSupervisor):
         return dict(loss=self.head.loss(pred, inputs, idx))
 
     @torch.no_grad()
-    def reconstruct(self, inputs: Tensor, mask: Tensor,
+    def reconstruct(self,
+                    inputs: Tensor,
+                    mask: Tensor,
                     return_attn: bool = False) -> Dict[str, Tensor]:
         """Reconstruction for pictures, in the normalised input space.
 

@@ -9,9 +9,9 @@ from mmengine.config import ConfigDict
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.registry import DefaultScope
 
-from glid_mm.registry import MODELS, build_model, build_nested
 from glid_mm.models.backbones.gppf_backbone_slot import SharedBackboneSlot
 from glid_mm.models.layers.gppf_cross_task_sync_bn import CrossTaskSyncBN
+from glid_mm.registry import MODELS, build_model, build_nested
 from glid_mm.utils.gppf_task_configs import refuse_task_config_ref
 
 
@@ -45,8 +45,7 @@ class _TaskDataPreprocessor(BaseDataPreprocessor):
         self._resolve = resolve
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        return self._resolve(task_of(data.get('data_samples')))(data,
-                                                                 training)
+        return self._resolve(task_of(data.get('data_samples')))(data, training)
 
 
 def _is_sync_bn(module: nn.Module) -> bool:
@@ -162,8 +161,8 @@ class GPPFMultiTaskModel(BaseModel):
                 f'tasks[{name!r}].pretrained would load into the shared '
                 f'backbone; set pretrained=None and init the backbone (or '
                 f'load_from) instead')
-        scope = cfg.get('_scope_') or (
-            current.scope_name if current is not None else None)
+        scope = cfg.get('_scope_') or (current.scope_name
+                                       if current is not None else None)
         if scope is None:
             raise ValueError(f'tasks[{name!r}] needs _scope_ (mmdet, mmseg, '
                              f'mmpretrain ...) outside a default scope')

@@ -16,9 +16,11 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 
+from glid_mm.models.decoders.lit_decoding import (beam_search,
+                                                  best_of_n_decode,
+                                                  check_sampling_args,
+                                                  sample_decode, score_classes)
 from glid_mm.registry import MODELS, build_nested
-from glid_mm.models.decoders.lit_decoding import (beam_search, best_of_n_decode, check_sampling_args,
-                       sample_decode, score_classes)
 
 ENCODER_MODES = ('frozen', 'finetune', 'scratch')
 CONDITIONINGS = ('task', 'category', 'none')
@@ -101,7 +103,8 @@ class LiTDecoder(BaseModel):
         if data_preprocessor is None:
             data_preprocessor = dict(type='MultiModalDataPreprocessor')
         if isinstance(data_preprocessor, dict):
-            data_preprocessor = build_nested(data_preprocessor, home='mmpretrain')
+            data_preprocessor = build_nested(
+                data_preprocessor, home='mmpretrain')
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         backbone_init = (backbone.get('init_cfg') or {})
@@ -122,7 +125,8 @@ class LiTDecoder(BaseModel):
         self.max_length = max_length
         self.label_smoothing = label_smoothing
         self.backbone_out_index = backbone_out_index
-        self.tokenizer = build_nested(tokenizer, 'TOKENIZER', home='mmpretrain')
+        self.tokenizer = build_nested(
+            tokenizer, 'TOKENIZER', home='mmpretrain')
         self.backbone = build_nested(backbone, home='mmpretrain')
         decoder = dict(decoder)
         for key, val in dict(

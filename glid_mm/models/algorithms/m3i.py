@@ -10,10 +10,12 @@ from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
+from glid_mm.models.layers.m3i_geometry import (boxes_from_samples,
+                                                gather_tokens, grid_coords,
+                                                relative_patch_coords)
+from glid_mm.models.losses.m3i_losses import (contrastive_loss,
+                                              dense_feature_loss)
 from glid_mm.registry import MODELS, build_nested
-from glid_mm.models.layers.m3i_geometry import (boxes_from_samples, gather_tokens, grid_coords,
-                       relative_patch_coords)
-from glid_mm.models.losses.m3i_losses import contrastive_loss, dense_feature_loss
 
 LOSS_GROUPS = ('intra', 'inter', 'cls', 'text')
 
@@ -321,14 +323,11 @@ class M3I(BaseSelfSupervisor):
             # Sec. 3.3: the first image shows its target view (x_k = y_k)
             # and predicts it (intra), its partner shows its input view
             # and predicts its target view (inter): N target forwards
-            cls_token, views, hidden_idx, sigma = self._encode(
-                y, partners=x)
+            cls_token, views, hidden_idx, sigma = self._encode(y, partners=x)
             need = [y] if self._on('intra') or self._on('inter') else []
         else:
             cls_token, views, hidden_idx, sigma = self._encode(x)
-            need = [
-                v for v, g in ((x, 'intra'), (y, 'inter')) if self._on(g)
-            ]
+            need = [v for v, g in ((x, 'intra'), (y, 'inter')) if self._on(g)]
         grid = grid_coords(self.grid, device=x.device)  # [L, 2]
         # one momentum forward for the views the active groups need
         targets = self._targets(torch.cat(need)).split(x.size(0)) \

@@ -3,16 +3,21 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones import SwinTransformer
 from mmpretrain.models.selfsup.simmim import SimMIMSwinTransformer
 from mmpretrain.models.utils import resize_pos_embed
-from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
+# yapf: disable
+from glid_mm.models.layers.glid_visible_tokens import (VisiblePositions,
+                                                       effective_window,
+                                                       merge_visible,
+                                                       scatter_visible,
+                                                       visible_swin_block,
+                                                       window_groups)
+# yapf: enable
 from glid_mm.registry import MODELS
-from glid_mm.models.layers.glid_visible_tokens import (VisiblePositions, effective_window,
-                                          merge_visible, scatter_visible,
-                                          visible_swin_block, window_groups)
 
 MASK_MODES = ('visible', 'mask_token')
 
@@ -81,10 +86,10 @@ class GLIDSwinTransformer(SimMIMSwinTransformer):
     arch_zoo = {
         **SimMIMSwinTransformer.arch_zoo,
         **dict.fromkeys(['n', 'nano'], {
-            'embed_dims': 32,
-            'depths': [1, 1, 1, 1],
-            'num_heads': [1, 2, 4, 8]
-        }),
+                            'embed_dims': 32,
+                            'depths': [1, 1, 1, 1],
+                            'num_heads': [1, 2, 4, 8]
+                        }),
     }
 
     def __init__(self,
@@ -141,8 +146,9 @@ class GLIDSwinTransformer(SimMIMSwinTransformer):
                              f'patch size {stride}')
         return unit
 
-    def forward(self, x: Tensor, mask: Optional[Tensor] = None
-                ) -> Sequence[Tensor]:
+    def forward(self,
+                x: Tensor,
+                mask: Optional[Tensor] = None) -> Sequence[Tensor]:
         if mask is None:
             return SwinTransformer.forward(self, x)
         unit = self._unit_size(x, mask)
@@ -158,10 +164,9 @@ class GLIDSwinTransformer(SimMIMSwinTransformer):
         w = mask.flatten(1).unsqueeze(-1).type_as(x)
         x = x * (1. - w) + self.mask_token * w
         if self.use_abs_pos_embed:
-            x = x + resize_pos_embed(self.absolute_pos_embed,
-                                     self.patch_resolution, hw_shape,
-                                     self.interpolate_mode,
-                                     self.num_extra_tokens)
+            x = x + resize_pos_embed(
+                self.absolute_pos_embed, self.patch_resolution, hw_shape,
+                self.interpolate_mode, self.num_extra_tokens)
         x = self.drop_after_pos(x)
         # the stage loop of SwinTransformer.forward (SimMIM's own masked
         # forward only supports out_indices=(3, ): it normalises stages
@@ -173,8 +178,9 @@ class GLIDSwinTransformer(SimMIMSwinTransformer):
             if i in self.out_indices:
                 out = getattr(self, f'norm{i}')(x)
                 outs.append(
-                    out.view(-1, *hw_shape, self.num_features[i]).permute(
-                        0, 3, 1, 2).contiguous())
+                    out.view(-1, *hw_shape,
+                             self.num_features[i]).permute(0, 3, 1,
+                                                           2).contiguous())
             if stage.downsample is not None and not self.out_after_downsample:
                 x, hw_shape = stage.downsample(x, hw_shape)
         return tuple(outs)
@@ -206,11 +212,12 @@ class GLIDSwinTransformer(SimMIMSwinTransformer):
         units = self.visible_units(mask)
         n = units.shape[1]
         # only the pixels of visible units are embedded
-        patches = x.view(B, C_in, uh, unit, uw, unit).permute(
-            0, 2, 4, 1, 3, 5).reshape(B, uh * uw, C_in, unit, unit)
+        patches = x.view(B, C_in, uh, unit, uw,
+                         unit).permute(0, 2, 4, 1, 3,
+                                       5).reshape(B, uh * uw, C_in, unit, unit)
         patches = torch.gather(
-            patches, 1, units[:, :, None, None, None].expand(
-                -1, -1, C_in, unit, unit))
+            patches, 1, units[:, :, None, None,
+                              None].expand(-1, -1, C_in, unit, unit))
         tokens, (t, _) = self.patch_embed(
             patches.reshape(B * n, C_in, unit, unit))
         x = tokens.reshape(B, n * t * t, -1)

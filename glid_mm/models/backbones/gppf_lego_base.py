@@ -103,7 +103,8 @@ class BaseLegoBackbone(BaseModule):
         Called by the subclass once ``self.lego`` holds every layer.
         """
         self.controllers = nn.ParameterDict({
-            name: nn.Parameter(torch.zeros(self.num_layers, self.num_units))
+            name:
+            nn.Parameter(torch.zeros(self.num_layers, self.num_units))
             for name in self.task_names
         })
         self.fixed_paths: Dict[str, Tuple[int, ...]] = {}
@@ -173,8 +174,9 @@ class BaseLegoBackbone(BaseModule):
             return list(self.fixed_paths[task])
         return self.controllers[task].detach().argmax(dim=-1).tolist()
 
-    def fix_path(self, task: str, path: Optional[Sequence[int]] = None
-                 ) -> List[int]:
+    def fix_path(self,
+                 task: str,
+                 path: Optional[Sequence[int]] = None) -> List[int]:
         """Fix ``task``'s path (``None``: its current argmax path)."""
         self._check_task(task)
         if path is None:
@@ -215,9 +217,8 @@ class BaseLegoBackbone(BaseModule):
 
     def _aligned_forward(self) -> bool:
         """Run every unit (SIMT with cross-process BN, in training)."""
-        return (self.training and self._has_cross_bn
-                and dist.is_available() and dist.is_initialized()
-                and dist.get_world_size() > 1)
+        return (self.training and self._has_cross_bn and dist.is_available()
+                and dist.is_initialized() and dist.get_world_size() > 1)
 
     def sample_weights(self, task: str) -> torch.Tensor:
         """Eq. 1: ``u^t = gumbel_softmax(log p^t, tau)``, ``[L, N]``.
@@ -229,7 +230,9 @@ class BaseLegoBackbone(BaseModule):
         """
         self._check_task(task)
         return F.gumbel_softmax(
-            self.controllers[task], tau=self.temperature, hard=self.hard,
+            self.controllers[task],
+            tau=self.temperature,
+            hard=self.hard,
             dim=-1)
 
     # ------------------------------------------------------------ export
@@ -277,8 +280,7 @@ class BaseLegoBackbone(BaseModule):
         def run(layer_idx: int, inputs: torch.Tensor) -> torch.Tensor:
             layer = layers[layer_idx]
             if indices is not None:
-                return layer(
-                    inputs, index=indices[layer_idx], run_all=run_all)
+                return layer(inputs, index=indices[layer_idx], run_all=run_all)
             return layer(inputs, weights=weights[layer_idx], hard=self.hard)
 
         return run

@@ -7,10 +7,11 @@ from mmdet.models.backbones.resnet import ResNet
 from mmdet.models.layers import ResLayer
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from glid_mm.registry import MODELS
 from glid_mm.models.backbones.gppf_lego_base import BaseLegoBackbone
+from glid_mm.models.converters.gppf_path_export import (
+    lego_to_resnet_state_dict, resnet_to_lego_state_dict)
 from glid_mm.models.layers.gppf_lego_layer import LegoLayer, LegoStem
-from glid_mm.models.converters.gppf_path_export import lego_to_resnet_state_dict, resnet_to_lego_state_dict
+from glid_mm.registry import MODELS
 
 
 @MODELS.register_module()  # every toolbox: a backbone

@@ -9,10 +9,10 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones.swin_transformer import (SwinBlock,
                                                           SwinTransformer)
 
-from glid_mm.registry import MODELS
 from glid_mm.models.backbones.gppf_lego_base import BaseLegoBackbone
-from glid_mm.models.layers.gppf_lego_layer import LegoLayer
 from glid_mm.models.converters.gppf_path_export import lego_to_swin_state_dict
+from glid_mm.models.layers.gppf_lego_layer import LegoLayer
+from glid_mm.registry import MODELS
 
 
 class _PatchEmbedUnit(PatchEmbed):
@@ -43,8 +43,7 @@ class _SwinBlockUnit(SwinBlock):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
-        return super().forward(x.reshape(b, h * w, c), (h, w)).view(
-            b, h, w, c)
+        return super().forward(x.reshape(b, h * w, c), (h, w)).view(b, h, w, c)
 
 
 class _PatchMergingUnit(PatchMerging):

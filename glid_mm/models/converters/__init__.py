@@ -1,7 +1,7 @@
 """Checkpoint converters (state dict in, state dict out), behind
 ``tools/model_converters/`` and ``tools/gppf_extract_backbone.py``."""
-from glid_mm.models.converters.glid_pretrain_to_finetune import (
-    convert_pretrain_to_finetune, format_report, load_report)
+from glid_mm.models.converters.glid_pretrain_to_finetune import \
+    convert_pretrain_to_finetune
 from glid_mm.models.converters.gppf_path_export import (
     extract_static_backbone, lego_to_resnet_state_dict,
     lego_to_swin_state_dict, resnet_to_lego_state_dict, task_path)
@@ -9,7 +9,6 @@ from glid_mm.models.converters.m3i_to_backbone import m3i_to_backbone
 
 __all__ = [
     'convert_pretrain_to_finetune', 'extract_static_backbone',
-    'format_report', 'lego_to_resnet_state_dict', 'lego_to_swin_state_dict',
-    'load_report', 'm3i_to_backbone', 'resnet_to_lego_state_dict',
-    'task_path'
+    'lego_to_resnet_state_dict', 'lego_to_swin_state_dict', 'm3i_to_backbone',
+    'resnet_to_lego_state_dict', 'task_path'
 ]

@@ -27,8 +27,10 @@ def _strip(state_dict: Dict[str, torch.Tensor],
            prefix: str) -> Dict[str, torch.Tensor]:
     if not prefix:
         return dict(state_dict)
-    out = {k[len(prefix):]: v for k, v in state_dict.items()
-           if k.startswith(prefix)}
+    out = {
+        k[len(prefix):]: v
+        for k, v in state_dict.items() if k.startswith(prefix)
+    }
     if not out:
         raise KeyError(f'no key starts with prefix {prefix!r}; first keys: '
                        f'{list(state_dict)[:5]}')
@@ -63,8 +65,8 @@ def task_path(state_dict: Dict[str, torch.Tensor],
     sd = _strip(state_dict, prefix)
     key = f'controllers.{task}'
     if key not in sd:
-        tasks = sorted(k.split('.', 1)[1] for k in sd
-                       if k.startswith('controllers.'))
+        tasks = sorted(
+            k.split('.', 1)[1] for k in sd if k.startswith('controllers.'))
         raise KeyError(f'no controller for task {task!r} under prefix '
                        f'{prefix!r}; tasks with a controller: {tasks}')
     return sd[key].argmax(dim=-1).tolist()
@@ -221,8 +223,9 @@ def lego_to_swin_state_dict(state_dict: Dict[str, torch.Tensor],
         else:
             continue  # controllers
         out[target] = value.clone()
-    missing = [f'{name}: unit {k}' for name, k in chosen.items()
-               if name not in found]
+    missing = [
+        f'{name}: unit {k}' for name, k in chosen.items() if name not in found
+    ]
     if missing:
         raise ValueError(f'lego layers lack the path units {missing}')
     return out

@@ -11,10 +11,9 @@ prefix='backbone.')``, and into mmdet / mmseg configs that use
 ``VisionTransformer`` uses different parameter names and is not a target.)
 """
 from collections import Counter
-from typing import Dict, List, Tuple, Union
+from typing import Dict, Tuple, Union
 
 import torch
-from torch import nn
 
 SOURCES = dict(backbone='backbone.', momentum='target_generator.module.')
 
@@ -64,36 +63,3 @@ def m3i_to_backbone(
                        f'checkpoint? top-level modules: {sorted(dropped)}')
     report = dict(kept=sorted(out), dropped=dict(sorted(dropped.items())))
     return out, report
-
-
-def load_report(model: nn.Module,
-                state_dict: Dict[str, torch.Tensor],
-                prefix: str = 'backbone.') -> Dict[str, List[str]]:
-    """Load ``state_dict`` non-strictly and list what happened.
-
-    Raises:
-        ValueError: when a tensor's shape differs from the model's (other
-            than ``pos_embed``, which ``VisionTransformer`` resizes).
-
-    Returns:
-        dict: ``loaded`` keys, ``missing`` keys under ``prefix`` (the
-        backbone's own; head keys are expected to be missing), other
-        ``missing`` keys as ``missing_other``, and ``unexpected`` keys.
-    """
-    own = model.state_dict()
-    mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-        for k, v in state_dict.items() if k in own and v.shape != own[k].shape
-        and not k.endswith('pos_embed')  # resized by VisionTransformer
-    ]
-    if mismatched:
-        raise ValueError(
-            f'{len(mismatched)} shape mismatch(es), e.g. {mismatched[:3]}: '
-            'does the config use the pre-training arch / patch size?')
-    result = model.load_state_dict(state_dict, strict=False)
-    missing = list(result.missing_keys)
-    return dict(
-        loaded=sorted(set(state_dict) - set(result.unexpected_keys)),
-        missing=sorted(k for k in missing if k.startswith(prefix)),
-        missing_other=sorted(k for k in missing if not k.startswith(prefix)),
-        unexpected=sorted(result.unexpected_keys))

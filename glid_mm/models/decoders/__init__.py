@@ -5,8 +5,7 @@ from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.models.decoders.glid_wiring import GLIDWiringMixin
 from glid_mm.models.decoders.lit_decoding import (beam_search,
                                                   best_of_n_decode,
-                                                  sample_decode,
-                                                  score_classes)
+                                                  sample_decode, score_classes)
 from glid_mm.models.decoders.lit_text_decoder import LiTTextDecoder
 from glid_mm.registry import available
 

@@ -66,8 +66,11 @@ def build_query_decoder(decoder: dict, num_queries: int) -> nn.Module:
     return build_model(cfg)
 
 
-def check_query_feat(query_states: Tensor, feat: Tensor, num_queries: int,
-                     in_channels: int, feat_channels: int,
+def check_query_feat(query_states: Tensor,
+                     feat: Tensor,
+                     num_queries: int,
+                     in_channels: int,
+                     feat_channels: int,
                      queries_name: str = 'num_queries') -> None:
     """Check a head's inputs: ``query_states [..., B, M, C_q]`` and the
     1/4-scale feature ``f^b [B, C_f, h, w]`` of the same batch; the error

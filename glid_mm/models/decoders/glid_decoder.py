@@ -8,9 +8,9 @@ from mmdet.models.layers import SinePositionalEncoding
 from mmengine.model import BaseModule, ModuleList
 from torch import Tensor
 
-from glid_mm.registry import MODELS
 from glid_mm.models.layers.glid_decoder_layer import GLIDDecoderLayer
 from glid_mm.models.layers.glid_queries import GLIDQueries
+from glid_mm.registry import MODELS
 
 # (layer index, queries [B, Q, C], level shape (H, W)) -> attn mask or None
 CrossAttnMaskFn = Callable[[int, Tensor, tuple], Optional[Tensor]]
@@ -86,10 +86,10 @@ class GLIDDecoder(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         for name, value in (('in_channels', in_channels),
-                            ('embed_dims', embed_dims),
-                            ('num_layers', num_layers),
-                            ('num_heads', num_heads),
-                            ('feedforward_channels', feedforward_channels)):
+                            ('embed_dims', embed_dims), ('num_layers',
+                                                         num_layers),
+                            ('num_heads', num_heads), ('feedforward_channels',
+                                                       feedforward_channels)):
             if value <= 0:
                 raise ValueError(f'{name} must be positive, got {value}')
         if embed_dims % num_heads or embed_dims % 4:
@@ -192,8 +192,8 @@ class GLIDDecoder(BaseModule):
                 # large batch shape) would leave its queries no key at all
                 mask = mask & ~mask.flatten(1).all(1)[:, None, None]
                 key_masks.append(mask.flatten(1))
-            pos.append(self.positional_encoding(mask).flatten(2).transpose(
-                1, 2))
+            pos.append(
+                self.positional_encoding(mask).flatten(2).transpose(1, 2))
             x = self.input_proj[i](x).flatten(2).transpose(1, 2)
             memory.append(x + self.level_embed.weight[i][None, None])
             shapes.append((H, W))

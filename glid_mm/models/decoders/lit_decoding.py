@@ -150,8 +150,8 @@ def sample_decode(decoder,
         restricted = _restrict(logits, allowed)
         nxt = pick_tokens(restricted, temperature, top_k, top_p, generator)
         if return_scores:
-            logp = F.log_softmax(restricted.float(), -1).gather(
-                1, nxt[:, None])[:, 0]
+            logp = F.log_softmax(restricted.float(),
+                                 -1).gather(1, nxt[:, None])[:, 0]
             scores += logp.masked_fill(finished, 0.)
             lengths_out += (~finished).long()
         nxt = nxt.masked_fill(finished, pad_id)

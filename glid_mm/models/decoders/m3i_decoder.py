@@ -8,8 +8,9 @@ from mmpretrain.models.backbones.vision_transformer import \
     TransformerEncoderLayer
 from torch import Tensor, nn
 
+from glid_mm.models.layers.m3i_geometry import (query_position_features,
+                                                sincos_2d)
 from glid_mm.registry import MODELS
-from glid_mm.models.layers.m3i_geometry import query_position_features, sincos_2d
 
 
 @MODELS.register_module(scopes=('mmpretrain', ))

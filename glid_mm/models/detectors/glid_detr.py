@@ -6,8 +6,8 @@ from mmdet.models.detectors import DetectionTransformer
 from mmdet.structures import OptSampleList
 from torch import Tensor
 
-from glid_mm.registry import MODELS
 from glid_mm.models.decoders.glid_wiring import GLIDWiringMixin
+from glid_mm.registry import MODELS
 
 
 @MODELS.register_module(scopes=('mmdet', ))
@@ -93,10 +93,10 @@ class GLIDDETR(GLIDWiringMixin, DetectionTransformer):
         nonexistent encoder."""
         super(DetectionTransformer, self).init_weights()
 
-    def pre_transformer(self,
-                        img_feats: Tuple[Tensor],
-                        batch_data_samples: OptSampleList = None
-                        ) -> Tuple[Dict, Dict]:
+    def pre_transformer(
+            self,
+            img_feats: Tuple[Tensor],
+            batch_data_samples: OptSampleList = None) -> Tuple[Dict, Dict]:
         """DETR's padding mask, True on each image's batch padding.
 
         Returns:
@@ -136,8 +136,9 @@ class GLIDDETR(GLIDWiringMixin, DetectionTransformer):
         head = self.bbox_head
         self_attn_mask = None
         if self.training and head.num_queries_one2many > 0:
-            self_attn_mask = head.group_attn_mask(
-                head.num_queries, head.num_queries_one2many, queries.device)
+            self_attn_mask = head.group_attn_mask(head.num_queries,
+                                                  head.num_queries_one2many,
+                                                  queries.device)
         else:
             queries = queries[:, :head.num_queries]
         decoded = self.glid_decode(

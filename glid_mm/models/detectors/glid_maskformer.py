@@ -5,9 +5,9 @@ from mmdet.models.detectors import Mask2Former
 from mmengine.config import ConfigDict
 from torch import Tensor
 
-from glid_mm.registry import MODELS
 from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.models.decoders.glid_wiring import GLIDWiringMixin
+from glid_mm.registry import MODELS
 
 
 @MODELS.register_module(scopes=('mmdet', ))

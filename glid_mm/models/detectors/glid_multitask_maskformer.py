@@ -1,5 +1,4 @@
 """GLID multi-task segmentation fine-tuning (Sec. 4, Sec. 5.3, Table 3)."""
-import contextlib
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -7,40 +6,18 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from mmengine.dist import get_dist_info
 from mmdet.structures.mask import BitmapMasks
 from mmengine.config import ConfigDict
+from mmengine.dist import get_dist_info
 from mmengine.model import ModuleDict
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
-from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.models.detectors.glid_maskformer import GLIDMaskFormer
+from glid_mm.registry import MODELS, build_nested
 
 TASKS = ('semantic', 'instance', 'panoptic')
-
-
-@contextlib.contextmanager
-def _global_mask_count(value: float):
-    """Hand mmdet's Mask2Former loss a mask count reduced beforehand.
-
-    ``Mask2FormerHead._loss_by_feat_single`` normalises its mask and dice
-    losses by ``reduce_mean(local mask count)`` (positives per image, at
-    least 1), an all-reduce inside every head call. With tasks split over the global batch, processes
-    call different task heads, so those collectives would pair different
-    tasks' counts (or wait forever). Within this context the head gets
-    ``value`` (the global count divided by the world size, what
-    ``reduce_mean`` returns when every process runs the head) and issues
-    no collective.
-    """
-    from mmdet.models.dense_heads import mask2former_head
-    original = mask2former_head.reduce_mean
-    mask2former_head.reduce_mean = lambda t: t.new_full(t.shape, value)
-    try:
-        yield
-    finally:
-        mask2former_head.reduce_mean = original
 
 
 @MODELS.register_module(scopes=('mmdet', ))
@@ -235,7 +212,8 @@ class GLIDMultiTaskMaskFormer(GLIDMaskFormer):
         for gt in gts:
             labels = gt.labels.tolist()
             if len(labels) > head.num_queries and len(
-                    {weight[c] for c in labels}) > 1:
+                {weight[c]
+                 for c in labels}) > 1:
                 raise ValueError(
                     f'{task}: an image has {len(labels)} ground-truth '
                     f'segments for {head.num_queries} queries and the '
@@ -255,84 +233,106 @@ class GLIDMultiTaskMaskFormer(GLIDMaskFormer):
         Each task's losses are normalised over the task's samples of the
         *global* batch, so that data-parallel training (gradients averaged
         over processes) computes the gradient of one process holding the
-        whole global batch:
+        whole global batch. Steps:
 
-        - one ``all_reduce`` (the same on every process, whatever tasks it
-          holds) sums every task's ground-truth mask count and class-weight
-          normaliser over the processes;
-        - a task head's mask and dice losses use the global mask count
-          (mmdet's Mask2Former all-reduces it inside each head call, which
-          would pair different tasks' counts across processes, or hang,
-          when processes hold different tasks; here the head is handed the
-          reduced value instead);
-        - its class loss is rescaled from the local to the global
-          normaliser;
-        - a task without samples on this process adds ``0 * sum(params)``
-          of its head, so every head is in the graph on every process and
-          DDP needs no ``find_unused_parameters``.
+        1. :meth:`_assign_samples`: which local samples each task gets;
+        2. :meth:`_task_targets`: each present task's Mask2Former targets;
+        3. :meth:`_normalisers`: one ``all_reduce`` (the same on every
+           process, whatever tasks it holds) of every task's ground-truth
+           mask count and class-weight normaliser;
+        4. :meth:`_task_losses`: each present task head on its samples,
+           its mask and dice losses normalised by the global mask count
+           (handed over with :meth:`GLIDMaskHead.given_mask_count`, since
+           mmdet's per-head all-reduce would pair different tasks' counts
+           across processes, or hang, when processes hold different
+           tasks), its class loss rescaled from the local to the global
+           normaliser;
+        5. a task without samples on this process adds ``0 * sum(params)``
+           of its head (``loss_absent_tasks``), so every head is in the
+           graph on every process and DDP needs no
+           ``find_unused_parameters``.
 
         Returns:
             dict: ``<task>.<loss key>`` for every task with samples in this
             batch, and ``loss_absent_tasks`` (zero) when some task has none.
         """
         x = self.extract_feat(batch_inputs)
-        B = len(batch_data_samples)
-        if self.task_assignment == 'all':
-            assigned = {t: list(range(B)) for t in self.tasks}
-        else:
-            assigned = {t: [] for t in self.tasks}
-            for i, task in enumerate(self.assign_tasks(B)):
-                assigned[task].append(i)
+        assigned = self._assign_samples(len(batch_data_samples))
         targets = {
             task: self._task_targets(task,
                                      [batch_data_samples[i] for i in idx])
             for task, idx in assigned.items() if idx
         }
-        counts = batch_inputs.new_zeros((2, len(self.tasks)),
-                                        dtype=torch.float64)
+        local, total = self._normalisers(targets, batch_inputs)
+        losses = dict()
+        for k, task in enumerate(self.tasks):
+            if task in targets:
+                losses.update(
+                    self._task_losses(task, x, assigned[task], targets[task],
+                                      local[:, k], total[:, k]))
+        absent = [task for task in self.tasks if task not in targets]
+        if absent:
+            losses['loss_absent_tasks'] = sum(
+                p.sum() * 0. for task in absent
+                for p in self.task_heads[task].parameters())
+        return losses
+
+    def _assign_samples(self, batch_size: int) -> Dict[str, List[int]]:
+        """``{task: local sample indices}`` of this training batch."""
+        if self.task_assignment == 'all':
+            return {t: list(range(batch_size)) for t in self.tasks}
+        assigned = {t: [] for t in self.tasks}
+        for i, task in enumerate(self.assign_tasks(batch_size)):
+            assigned[task].append(i)
+        return assigned
+
+    def _normalisers(self, targets: Dict[str, Tuple[list, list]],
+                     ref: Tensor) -> Tuple[Tensor, Tensor]:
+        """Local and global (summed over processes) normalisers, each
+        ``[2, T]`` float64: row 0 the mask count (mmdet's ``avg_factor``:
+        positives per image, at least 1 (MaskPseudoSampler's ``num_pos``),
+        at most ``num_queries``), row 1 the class-weight sum
+        (:meth:`_class_weight_sum`). Zero for a task absent here."""
+        counts = ref.new_zeros((2, len(self.tasks)), dtype=torch.float64)
         for k, task in enumerate(self.tasks):
             if task in targets:
                 gts = targets[task][0]
-                # mmdet's avg_factor: positives per image, at least 1
-                # (MaskPseudoSampler's num_pos), at most num_queries
                 queries = self.task_heads[task].num_queries
                 counts[0, k] = float(
                     sum(max(min(len(gt.labels), queries), 1) for gt in gts))
                 counts[1, k] = self._class_weight_sum(task, gts)
         local = counts.clone()
-        _, world = get_dist_info()
-        if world > 1:
+        if get_dist_info()[1] > 1:
             dist.all_reduce(counts)
+        return local, counts
+
+    def _task_losses(self, task: str, x: GLIDDecoded, index: List[int],
+                     targets: Tuple[list, list], local: Tensor,
+                     total: Tensor) -> Dict[str, Tensor]:
+        """``task``'s head on its samples ``index`` of ``x``, normalised
+        over the task's samples of the global batch (``local`` / ``total``:
+        its column of :meth:`_normalisers`)."""
+        head = self.task_heads[task]
+        world = get_dist_info()[1]
+        index = torch.as_tensor(index, device=x.query_states.device)
+        sub = GLIDDecoded(
+            tuple(f.index_select(0, index) for f in x.feats),
+            x.query_states.index_select(1, index))
+        cls_scores, mask_preds = head(sub)
+        per_process = float(total[0]) / world
+        with head.given_mask_count(per_process):
+            task_losses = head.loss_by_feat(cls_scores, mask_preds, *targets)
+        cls_scale = float(local[1]) * world / float(total[1])
+        # mmdet clamps the normaliser at 1 per process; one process with the
+        # global batch clamps the global count
+        mask_scale = 1. / per_process if 0. < per_process < 1. else 1.
         losses = dict()
-        absent = []
-        for k, task in enumerate(self.tasks):
-            head = self.task_heads[task]
-            if task not in targets:
-                absent.append(task)
-                continue
-            index = torch.as_tensor(assigned[task], device=batch_inputs.device)
-            sub = GLIDDecoded(
-                tuple(f.index_select(0, index) for f in x.feats),
-                x.query_states.index_select(1, index))
-            cls_scores, mask_preds = head(sub)
-            per_process = float(counts[0, k]) / world
-            with _global_mask_count(per_process):
-                task_losses = head.loss_by_feat(cls_scores, mask_preds,
-                                                *targets[task])
-            cls_scale = float(local[1, k]) * world / float(counts[1, k])
-            # mmdet clamps the normaliser at 1 per process; one process
-            # with the global batch clamps the global count
-            mask_scale = 1. / per_process if 0. < per_process < 1. else 1.
-            for key, value in task_losses.items():
-                if key.endswith('loss_cls'):
-                    value = value * cls_scale
-                elif mask_scale != 1.:
-                    value = value * mask_scale
-                losses[f'{task}.{key}'] = value
-        if absent:
-            losses['loss_absent_tasks'] = sum(
-                p.sum() * 0. for task in absent
-                for p in self.task_heads[task].parameters())
+        for key, value in task_losses.items():
+            if key.endswith('loss_cls'):
+                value = value * cls_scale
+            elif mask_scale != 1.:
+                value = value * mask_scale
+            losses[f'{task}.{key}'] = value
         return losses
 
     # ------------------------------------------------------------- predict

@@ -6,9 +6,9 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from torch import Tensor
 
-from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.decoders.glid_decoded import GLIDDecoded, check_query_feat
 from glid_mm.models.heads.glid_mask_predictor import top_layer
+from glid_mm.registry import MODELS, build_nested
 
 
 @MODELS.register_module(scopes=('mmseg', ))
@@ -109,8 +109,8 @@ class GLIDDepthHead(BaseDecodeHead):
         # VPDDepthHead does).
         super(BaseDecodeHead, self).__init__(init_cfg=init_cfg)
         for name, value in (('num_queries', num_queries),
-                            ('in_channels', in_channels),
-                            ('feat_channels', feat_channels)):
+                            ('in_channels', in_channels), ('feat_channels',
+                                                           feat_channels)):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(
                     f'{name} must be a positive int, got {value!r}')
@@ -136,8 +136,7 @@ class GLIDDepthHead(BaseDecodeHead):
             self.fc = top_layer(in_channels, 1 + feat_channels)
         else:
             self.bin_length = top_layer(in_channels, 1, mlp_layers)
-            self.bin_embed = top_layer(in_channels, feat_channels,
-                                       mlp_layers)
+            self.bin_embed = top_layer(in_channels, feat_channels, mlp_layers)
         self.loss_decode = build_nested(loss_decode, home='mmseg')
 
     def bin_centers(self, lengths: Tensor) -> Tensor:
@@ -178,8 +177,7 @@ class GLIDDepthHead(BaseDecodeHead):
         logits = torch.einsum('...bmc,bchw->...bmhw', embed, feat)
         probs = logits.softmax(dim=-3)
         depth = torch.einsum('...bm,...bmhw->...bhw', centers, probs)
-        return dict(
-            centers=centers, probs=probs, depth=depth.unsqueeze(-3))
+        return dict(centers=centers, probs=probs, depth=depth.unsqueeze(-3))
 
     def _split(self, x: GLIDDecoded):
         if not isinstance(x, GLIDDecoded):
@@ -213,8 +211,8 @@ class GLIDDepthHead(BaseDecodeHead):
                 ``[1, H, W]`` (metres, 0 = invalid), all of one size (the
                 data preprocessor pads them).
         """
-        gt = torch.stack(
-            [s.gt_depth_map.data for s in batch_data_samples]).to(depths)
+        gt = torch.stack([s.gt_depth_map.data
+                          for s in batch_data_samples]).to(depths)
         name = self.loss_decode.loss_name
         losses = dict()
         num_layers = depths.shape[0]

@@ -8,8 +8,8 @@ from mmdet.structures import SampleList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from glid_mm.registry import MODELS
 from glid_mm.models.heads.glid_mask_predictor import top_layer
+from glid_mm.registry import MODELS
 
 
 @MODELS.register_module(scopes=('mmdet', ))
@@ -84,10 +84,10 @@ class GLIDDETRHead(DETRHead):
                  lambda_one2many: float = 1.0,
                  mlp_layers: int = 1,
                  **kwargs) -> None:
-        for name, value in (('num_classes', num_classes),
-                            ('embed_dims', embed_dims),
-                            ('num_queries', num_queries),
-                            ('k_one2many', k_one2many)):
+        for name, value in (('num_classes', num_classes), ('embed_dims',
+                                                           embed_dims),
+                            ('num_queries', num_queries), ('k_one2many',
+                                                           k_one2many)):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(
                     f'{name} must be a positive int, got {value!r}')
@@ -175,13 +175,12 @@ class GLIDDETRHead(DETRHead):
     def forward(self, hidden_states: Tensor) -> Tuple[Tensor, Tensor]:
         """Class logits ``[L, B, Q, K + 1]`` and sigmoid boxes ``[L, B, Q,
         4]`` (normalised ``cx, cy, w, h``)."""
-        if hidden_states.dim() != 4 or hidden_states.shape[
-                -1] != self.embed_dims:
+        if hidden_states.dim(
+        ) != 4 or hidden_states.shape[-1] != self.embed_dims:
             raise ValueError(
                 f'hidden_states must be [L, B, Q, {self.embed_dims}] '
                 f'(embed_dims), got {tuple(hidden_states.shape)}')
-        return self.fc_cls(hidden_states), self.fc_reg(
-            hidden_states).sigmoid()
+        return self.fc_cls(hidden_states), self.fc_reg(hidden_states).sigmoid()
 
     def loss(self, hidden_states: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
@@ -228,7 +227,8 @@ class GLIDDETRHead(DETRHead):
                                batch_data_samples, rescale)
 
     @staticmethod
-    def group_attn_mask(num_one2one: int, num_one2many: int,
+    def group_attn_mask(num_one2one: int,
+                        num_one2many: int,
                         device=None) -> Tensor:
         """H-DETR's self-attention mask: True where a query of one group
         would attend to a query of the other, ``[Q, Q]``."""

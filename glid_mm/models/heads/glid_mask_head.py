@@ -1,14 +1,19 @@
 """GLID's mask-classification head for mmdet (instance / panoptic)."""
+import contextlib
 import copy
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
+import torch
+from mmcv.ops import point_sample
 from mmdet.models.dense_heads import Mask2FormerHead
 from mmdet.models.dense_heads.anchor_free_head import AnchorFreeHead
+from mmdet.models.utils import get_uncertain_point_coords_with_randomness
+from mmdet.utils import reduce_mean
 from torch import Tensor
 
-from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.models.heads.glid_mask_predictor import GLIDMaskPredictor
+from glid_mm.registry import MODELS, build_nested
 
 # Mask2Former's losses (mmdet / mmseg Mask2Former configs); the class weights
 # are filled in by the head from its class count.
@@ -194,6 +199,9 @@ class GLIDMaskHead(Mask2FormerHead):
         self.loss_cls = build_nested(loss_cls)
         self.loss_mask = build_nested(_mmdet_cfg(loss_mask, 'loss_mask'))
         self.loss_dice = build_nested(_mmdet_cfg(loss_dice, 'loss_dice'))
+        # mask-loss normaliser handed over by a caller that reduced it
+        # beforehand (see ``given_mask_count``); None: all-reduce as mmdet
+        self._given_mask_count: Optional[float] = None
 
     def init_weights(self) -> None:
         # skip Mask2FormerHead.init_weights (pixel / transformer decoders)
@@ -209,6 +217,111 @@ class GLIDMaskHead(Mask2FormerHead):
                                'compute losses')
         return super().loss_by_feat(all_cls_scores, all_mask_preds,
                                     batch_gt_instances, batch_img_metas)
+
+    @contextlib.contextmanager
+    def given_mask_count(self, value: float) -> Iterator[None]:
+        """Within this context the mask and dice losses are normalised by
+        ``value`` instead of mmdet's ``reduce_mean(local mask count)``.
+
+        ``Mask2FormerHead._loss_by_feat_single`` all-reduces its mask count
+        inside every call. A model whose processes run different heads in
+        one iteration (:class:`GLIDMultiTaskMaskFormer`, tasks split over
+        the global batch) cannot let each head issue that collective: it
+        would pair different tasks' counts across processes, or wait
+        forever. Such a model reduces every task's count in one collective
+        of its own and hands each head its value here (the global count
+        divided by the world size: what ``reduce_mean`` returns when every
+        process runs the head).
+        """
+        if not value > 0:
+            raise ValueError(f'mask count must be positive, got {value!r}')
+        previous, self._given_mask_count = self._given_mask_count, value
+        try:
+            yield
+        finally:
+            self._given_mask_count = previous
+
+    def _loss_by_feat_single(self, cls_scores: Tensor, mask_preds: Tensor,
+                             batch_gt_instances: list,
+                             batch_img_metas: List[dict]) -> Tuple[Tensor]:
+        """Mask2Former's losses of one decoder block, in named steps.
+
+        The same computation as ``Mask2FormerHead._loss_by_feat_single``
+        (a test compares both on one input) with one change: the mask
+        normaliser comes from :meth:`_mask_count`, which honours
+        :meth:`given_mask_count`. mmdet offers no narrower hook for it
+        (the all-reduce sits in the middle of that method), so the method
+        is written out here; matching, targets, point sampling and the
+        loss modules are mmdet's.
+
+        Returns:
+            tuple[Tensor]: ``loss_cls``, ``loss_mask``, ``loss_dice``.
+        """
+        num_imgs = cls_scores.size(0)
+        (labels, label_weights, mask_targets, mask_weights,
+         avg_factor) = self.get_targets(
+             [cls_scores[i] for i in range(num_imgs)],
+             [mask_preds[i]
+              for i in range(num_imgs)], batch_gt_instances, batch_img_metas)
+        loss_cls = self._class_loss(cls_scores, torch.stack(labels),
+                                    torch.stack(label_weights))
+        num_masks = self._mask_count(cls_scores, avg_factor)
+        loss_mask, loss_dice = self._point_mask_losses(
+            mask_preds[torch.stack(mask_weights) > 0], torch.cat(mask_targets),
+            num_masks)
+        return loss_cls, loss_mask, loss_dice
+
+    def _class_loss(self, cls_scores: Tensor, labels: Tensor,
+                    label_weights: Tensor) -> Tensor:
+        """Weighted cross-entropy over every query, normalised by the sum
+        of the class weights of the targets (matched class or no-object).
+
+        Shapes: ``cls_scores [B, M, K + 1]``, ``labels`` / ``label_weights``
+        ``[B, M]``.
+        """
+        labels = labels.flatten(0, 1)
+        class_weight = cls_scores.new_tensor(self.class_weight)
+        return self.loss_cls(
+            cls_scores.flatten(0, 1),
+            labels,
+            label_weights.flatten(0, 1),
+            avg_factor=class_weight[labels].sum())
+
+    def _mask_count(self, cls_scores: Tensor, avg_factor: int) -> Tensor:
+        """Normaliser of the mask and dice losses: the handed-over count
+        (:meth:`given_mask_count`) or mmdet's mean of the per-process
+        counts, at least 1."""
+        if self._given_mask_count is not None:
+            count = cls_scores.new_tensor([self._given_mask_count])
+        else:
+            count = reduce_mean(cls_scores.new_tensor([avg_factor]))
+        return max(count, 1)
+
+    def _point_mask_losses(self, mask_preds: Tensor, mask_targets: Tensor,
+                           num_masks) -> Tuple[Tensor, Tensor]:
+        """Mask BCE and dice on ``num_points`` uncertain points per matched
+        mask (Mask2Former's importance sampling).
+
+        Shapes: ``mask_preds`` / ``mask_targets`` ``[N_matched, h, w]``.
+        """
+        if mask_targets.shape[0] == 0:
+            # zero match
+            zero = mask_preds.sum()
+            return zero, zero
+        with torch.no_grad():
+            points = get_uncertain_point_coords_with_randomness(
+                mask_preds.unsqueeze(1), None, self.num_points,
+                self.oversample_ratio, self.importance_sample_ratio)
+            point_targets = point_sample(
+                mask_targets.unsqueeze(1).float(), points).squeeze(1)
+        point_preds = point_sample(mask_preds.unsqueeze(1), points).squeeze(1)
+        loss_dice = self.loss_dice(
+            point_preds, point_targets, avg_factor=num_masks)
+        loss_mask = self.loss_mask(
+            point_preds.reshape(-1),
+            point_targets.reshape(-1),
+            avg_factor=num_masks * self.num_points)
+        return loss_mask, loss_dice
 
     def forward(self,
                 x: GLIDDecoded,

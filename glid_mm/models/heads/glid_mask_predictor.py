@@ -34,7 +34,8 @@ __all__ = [
 ]
 
 
-def top_layer(in_channels: int, out_channels: int,
+def top_layer(in_channels: int,
+              out_channels: int,
               mlp_layers: int = 1) -> nn.Module:
     """A GLID task head's top: one linear layer (``mlp_layers=1``, the
     paper's text: "task-specific linear head", Sec. 3.2 / 4) or mmdet's
@@ -124,8 +125,7 @@ class GLIDMaskPredictor(BaseModule):
             self.fc = nn.Linear(in_channels, num_classes + 1 + mask_channels)
         else:
             self.fc_cls = nn.Linear(in_channels, num_classes + 1)
-            self.mask_embed = top_layer(in_channels, mask_channels,
-                                        mlp_layers)
+            self.mask_embed = top_layer(in_channels, mask_channels, mlp_layers)
 
     def forward(self, query_states: Tensor,
                 mask_feature: Tensor) -> Tuple[Tensor, Tensor]:

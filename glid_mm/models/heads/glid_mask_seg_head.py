@@ -3,9 +3,10 @@ from typing import Optional
 
 from mmseg.models.decode_heads import Mask2FormerHead as MMSegMask2FormerHead
 
+from glid_mm.models.heads.glid_mask_head import (MASK2FORMER_LOSSES,
+                                                 MASK2FORMER_TRAIN_CFG,
+                                                 GLIDMaskHead)
 from glid_mm.registry import MODELS
-from glid_mm.models.heads.glid_mask_head import (MASK2FORMER_LOSSES, MASK2FORMER_TRAIN_CFG,
-                             GLIDMaskHead)
 
 
 @MODELS.register_module(scopes=('mmseg', ))
@@ -40,8 +41,8 @@ class GLIDMaskSegHead(MMSegMask2FormerHead, GLIDMaskHead):
             :class:`GLIDMaskHead`. Defaults to Mask2Former's (Hungarian
             assigner with class 2 / BCE 5 / dice 5 costs, 12,544 points).
         in_channels, mask_channels, mask_feat_level, mlp_layers, loss_cls,
-        loss_mask, loss_dice, init_cfg: as :class:`GLIDMaskHead`; loss, assigner and
-            sampler types resolve in mmdet's registries.
+        loss_mask, loss_dice, init_cfg: as :class:`GLIDMaskHead`; loss,
+            assigner and sampler types resolve in mmdet's registries.
 
     Shapes:
         forward: as :class:`GLIDMaskHead`.

@@ -6,9 +6,9 @@ from mmpose.models.heads import HeatmapHead
 from mmpose.models.heads.base_head import BaseHead
 from torch import Tensor
 
-from glid_mm.registry import MODELS, build_nested
 from glid_mm.models.decoders.glid_decoded import GLIDDecoded, check_query_feat
 from glid_mm.models.heads.glid_mask_predictor import top_layer
+from glid_mm.registry import MODELS, build_nested
 
 
 @MODELS.register_module(scopes=('mmpose', ))
@@ -85,8 +85,8 @@ class GLIDPoseHead(HeatmapHead):
         # not have: only BaseModule's init runs.
         BaseHead.__init__(self, init_cfg=init_cfg)
         for name, value in (('num_keypoints', num_keypoints),
-                            ('in_channels', in_channels),
-                            ('feat_channels', feat_channels)):
+                            ('in_channels', in_channels), ('feat_channels',
+                                                           feat_channels)):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(
                     f'{name} must be a positive int, got {value!r}')
@@ -103,7 +103,8 @@ class GLIDPoseHead(HeatmapHead):
         self.feat_level = feat_level
         self.loss_module = build_nested(loss, home='mmpose')
         self.decoder = (
-            build_nested(decoder, 'KEYPOINT_CODECS', home='mmpose') if decoder is not None else None)
+            build_nested(decoder, 'KEYPOINT_CODECS', home='mmpose')
+            if decoder is not None else None)
         # eq. 8: f^k_k = fc(query state k)
         self.fc = top_layer(in_channels, feat_channels, mlp_layers)
 

@@ -22,8 +22,10 @@ def patchify(imgs: Tensor, patch_size: int) -> Tensor:
     return x.reshape(B, (H // p) * (W // p), p * p * C)
 
 
-def unpatchify(x: Tensor, patch_size: int, hw: tuple, channels: int = 3
-               ) -> Tensor:
+def unpatchify(x: Tensor,
+               patch_size: int,
+               hw: tuple,
+               channels: int = 3) -> Tensor:
     """Inverse of :func:`patchify` for a ``(H/p, W/p)`` grid ``hw``."""
     B = x.shape[0]
     h, w = hw
@@ -77,8 +79,7 @@ class GLIDPretrainHead(BaseModule):
         self.patch_size = patch_size
         self.img_channels = img_channels
         self.norm_pix = norm_pix
-        self.predictor = nn.Linear(in_channels,
-                                   patch_size**2 * img_channels)
+        self.predictor = nn.Linear(in_channels, patch_size**2 * img_channels)
         self.loss_module = build_nested(loss, home='mmpretrain')
 
     def init_weights(self) -> None:

@@ -40,8 +40,8 @@ GAMMA_EPS = 1e-5
 class _NodeFunction(torch.autograd.Function):
 
     @staticmethod
-    def forward(ctx, pre: Callable, pre_params: List[Tensor],
-                pw: nn.Module, num_inputs: int, *tensors: Tensor) -> Tensor:
+    def forward(ctx, pre: Callable, pre_params: List[Tensor], pw: nn.Module,
+                num_inputs: int, *tensors: Tensor) -> Tensor:
         inputs = tensors[:num_inputs]
         conv, bn = pw.conv, pw.norm
         with torch.no_grad():
@@ -70,8 +70,8 @@ class _NodeFunction(torch.autograd.Function):
         y, *inputs = ctx.saved_tensors
         conv, bn = ctx.pw.conv, ctx.pw.norm
         gamma, beta = bn.weight.detach(), bn.bias.detach()
-        safe = torch.where(gamma >= 0, 1.0, -1.0) * gamma.abs().clamp(
-            min=GAMMA_EPS)
+        safe = torch.where(gamma >= 0, 1.0,
+                           -1.0) * gamma.abs().clamp(min=GAMMA_EPS)
         # BN's backward kernel run on the output: with y as its input,
         # "mean" beta and "inverse std" 1 / gamma it forms x_hat = (y -
         # beta) / gamma, and the weight gamma^2 * invstd makes its input
@@ -80,19 +80,20 @@ class _NodeFunction(torch.autograd.Function):
             gy, y, gamma * safe * ctx.invstd, None, None, beta, 1.0 / safe,
             True, bn.eps, [True, True, True])
         with torch.enable_grad():
-            leaves = [x.detach().requires_grad_(x.requires_grad)
-                      for x in inputs]
+            leaves = [
+                x.detach().requires_grad_(x.requires_grad) for x in inputs
+            ]
             d = ctx.pre(*leaves)
         gd, g_w, _ = torch.ops.aten.convolution_backward(
             gz, d.detach(), conv.weight, None, conv.stride, conv.padding,
             conv.dilation, False, [0, 0], conv.groups, [True, True, False])
-        wrt = [x for x in leaves if x.requires_grad] + [
-            p for p in ctx.pre_params if p.requires_grad
-        ]
+        wrt = [x for x in leaves if x.requires_grad
+               ] + [p for p in ctx.pre_params if p.requires_grad]
         grads = iter(torch.autograd.grad(d, wrt, gd, allow_unused=True))
         g_inputs = [next(grads) if x.requires_grad else None for x in leaves]
-        g_pre = [next(grads) if p.requires_grad else None
-                 for p in ctx.pre_params]
+        g_pre = [
+            next(grads) if p.requires_grad else None for p in ctx.pre_params
+        ]
         # pw conv weight, BN weight and bias: returned through the tensors
         # that forward received for them
         return (None, None, None, None, *g_inputs, *g_pre, g_w, g_gamma,
@@ -129,6 +130,6 @@ def separable_node(pre: Callable[..., Tensor], pre_params: List[Tensor],
         return pw(pre(*inputs))
     if not _fusable(pw):  # e.g. SyncBN: recompute the cheap part only
         return pw(checkpoint(pre, *inputs, use_reentrant=False))
-    return _NodeFunction.apply(pre, list(pre_params), pw, len(inputs),
-                               *inputs, *pre_params, pw.conv.weight,
-                               pw.norm.weight, pw.norm.bias)
+    return _NodeFunction.apply(pre, list(pre_params), pw, len(inputs), *inputs,
+                               *pre_params, pw.conv.weight, pw.norm.weight,
+                               pw.norm.bias)

@@ -34,8 +34,8 @@ class GLIDDecoderLayer(Mask2FormerTransformerDecoderLayer):
     def _attend(mha, query: Tensor, key: Tensor, value: Tensor,
                 query_pos: Optional[Tensor], key_pos: Optional[Tensor],
                 attn_mask: Optional[Tensor],
-                key_padding_mask: Optional[Tensor], need_weights: bool
-                ) -> Tuple[Tensor, Optional[Tensor]]:
+                key_padding_mask: Optional[Tensor],
+                need_weights: bool) -> Tuple[Tensor, Optional[Tensor]]:
         """``mmcv.cnn.bricks.transformer.MultiheadAttention.forward`` (batch
         first, residual from ``query``) with ``need_weights`` chosen;
         returns ``(out [B, Q, C], attn [B, Q, K] averaged over heads or
@@ -91,9 +91,8 @@ class GLIDDecoderLayer(Mask2FormerTransformerDecoderLayer):
                                       query_pos, key_pos, cross_attn_mask,
                                       key_padding_mask, return_attn)
         query = self.norms[0](query)
-        query, _ = self._attend(self.self_attn, query, query, query,
-                                query_pos, query_pos, self_attn_mask, None,
-                                False)
+        query, _ = self._attend(self.self_attn, query, query, query, query_pos,
+                                query_pos, self_attn_mask, None, False)
         query = self.norms[1](query)
         query = self.ffn(query)
         query = self.norms[2](query)

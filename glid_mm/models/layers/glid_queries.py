@@ -51,8 +51,7 @@ class GLIDQueries(BaseModule):
         if embed_dims <= 0:
             raise ValueError(f'embed_dims must be positive, got {embed_dims}')
         if num_queries < 0:
-            raise ValueError(
-                f'num_queries must be >= 0, got {num_queries}')
+            raise ValueError(f'num_queries must be >= 0, got {num_queries}')
         if num_queries == 0 and not with_mask_token:
             raise ValueError('GLIDQueries needs num_queries > 0 (fine-tuning) '
                              'or with_mask_token=True (pre-training)')

@@ -111,15 +111,15 @@ def window_groups(pos: VisiblePositions, window: int,
     xr = (pos.x - shift) % Wp
     wrap = (pos.y < shift).long() * 2 + (pos.x < shift).long()
     batch = torch.arange(B, device=pos.y.device)[:, None]
-    win = (batch * nwy + torch.div(yr, window, rounding_mode='floor')
-           ) * nwx + torch.div(xr, window, rounding_mode='floor')
+    win = (batch * nwy +
+           torch.div(yr, window, rounding_mode='floor')) * nwx + torch.div(
+               xr, window, rounding_mode='floor')
     gid = (win * 4 + wrap).flatten()
     sorted_gid, order = torch.sort(gid, stable=True)
     _, counts = torch.unique_consecutive(sorted_gid, return_counts=True)
     M, K = counts.numel(), int(counts.max())
     starts = torch.cumsum(counts, 0) - counts
-    group = torch.repeat_interleave(
-        torch.arange(M, device=gid.device), counts)
+    group = torch.repeat_interleave(torch.arange(M, device=gid.device), counts)
     rank = torch.arange(gid.numel(), device=gid.device) - starts[group]
     slot = torch.empty_like(order)
     slot[order] = group * K + rank
@@ -138,7 +138,10 @@ def window_groups(pos: VisiblePositions, window: int,
     # (masked keys, discarded queries)
     bias_index = torch.where(pair_ok, dy * (2 * window - 1) + dx, 0)
     return dict(
-        slot=slot, num_groups=M, size=K, key_valid=key_valid,
+        slot=slot,
+        num_groups=M,
+        size=K,
+        key_valid=key_valid,
         bias_index=bias_index)
 
 
@@ -172,8 +175,7 @@ def visible_window_attention(w_msa: nn.Module, x: Tensor,
                             float('-inf'))
     drop = w_msa.attn_drop.p if w_msa.training else 0.0
     out = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=bias.to(q.dtype), dropout_p=drop,
-        scale=w_msa.scale)
+        q, k, v, attn_mask=bias.to(q.dtype), dropout_p=drop, scale=w_msa.scale)
     out = out.transpose(1, 2).reshape(M * K, C)[slot].view(B, N, C)
     return w_msa.proj_drop(w_msa.proj(out))
 
@@ -183,8 +185,7 @@ def visible_swin_block(block: nn.Module, x: Tensor,
     """mmpretrain ``SwinBlock.forward`` on visible tokens ``[B, N, C]``."""
 
     def inner(x: Tensor) -> Tensor:
-        h = visible_window_attention(block.attn.w_msa, block.norm1(x),
-                                     groups)
+        h = visible_window_attention(block.attn.w_msa, block.norm1(x), groups)
         x = x + block.attn.drop(h)
         return block.ffn(block.norm2(x), identity=x)
 
@@ -230,7 +231,7 @@ def scatter_visible(x: Tensor, pos: VisiblePositions) -> Tensor:
     uh, uw = pos.unit_grid
     n = pos.units.shape[1]
     idx = pos.units[:, :, None, None].expand(-1, -1, t * t, C)
-    dense = x.new_zeros(B, uh * uw, t * t, C).scatter(
-        1, idx, x.view(B, n, t * t, C))
+    dense = x.new_zeros(B, uh * uw, t * t, C).scatter(1, idx,
+                                                      x.view(B, n, t * t, C))
     dense = dense.view(B, uh, uw, t, t, C).permute(0, 5, 1, 3, 2, 4)
     return dense.reshape(B, C, uh * t, uw * t)

@@ -103,9 +103,9 @@ class _RegionMode:
                  module: Optional[nn.Module]) -> None:
         self.region, self.recompute = region, recompute
         self.plain_bn = [] if not recompute or module is None else [
-            m for m in module.modules() if isinstance(m, _BatchNorm)
-            and not isinstance(m, CrossTaskSyncBN) and m.training
-            and m.track_running_stats
+            m for m in module.modules()
+            if isinstance(m, _BatchNorm) and not isinstance(
+                m, CrossTaskSyncBN) and m.training and m.track_running_stats
         ]
 
     def __enter__(self) -> None:
@@ -125,11 +125,11 @@ class _RegionMode:
             m.num_batches_tracked.copy_(tracked)
 
 
-def _checkpoint_contexts(module: Optional[nn.Module] = None
-                         ) -> Tuple[_RegionMode, _RegionMode]:
+def _checkpoint_contexts(
+        module: Optional[nn.Module] = None) -> Tuple[_RegionMode, _RegionMode]:
     region = _Region()
-    return (_RegionMode(region, False, None),
-            _RegionMode(region, True, module))
+    return (_RegionMode(region, False,
+                        None), _RegionMode(region, True, module))
 
 
 def checkpoint_sync_bn(fn: Callable, *args):
@@ -216,7 +216,9 @@ class CrossTaskSyncBN(_BatchNorm):
         c = x.shape[1]
         dims = [d for d in range(x.dim()) if d != 1]
         xf = x.float()
-        count = torch.full((1, ), x.numel() // c, dtype=torch.float32,
+        count = torch.full((1, ),
+                           x.numel() // c,
+                           dtype=torch.float32,
                            device=x.device)
         stats = torch.cat([xf.sum(dims), (xf * xf).sum(dims), count])
         stash = None
@@ -248,8 +250,7 @@ class CrossTaskSyncBN(_BatchNorm):
             self._update_running_stats(mean.detach(), var.detach(),
                                        total.detach())
         shape = [1, c] + [1] * (x.dim() - 2)
-        out = (xf - mean.view(shape)) * torch.rsqrt(
-            var.view(shape) + self.eps)
+        out = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
         return out.to(x.dtype)

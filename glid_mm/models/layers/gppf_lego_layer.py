@@ -31,11 +31,12 @@ class LegoStem(BaseModule):
     Shapes: ``[B, in_channels, H, W] -> [B, stem_channels, H/2, W/2]``.
     """
 
-    def __init__(self,
-                 in_channels: int = 3,
-                 stem_channels: int = 64,
-                 conv_cfg: Optional[dict] = None,
-                 norm_cfg: dict = dict(type='BN')) -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        stem_channels: int = 64,
+        conv_cfg: Optional[dict] = None,
+        norm_cfg: dict = dict(type='BN')) -> None:
         super().__init__()
         self.conv1 = build_conv_layer(
             conv_cfg,

@@ -107,10 +107,10 @@ class M3IMixer:
         return (ranks < num).view(batch_size, *grid)
 
     def __call__(
-        self,
-        inputs: Tensor,
-        generator: Optional[torch.Generator] = None,
-        partners: Optional[Tensor] = None
+            self,
+            inputs: Tensor,
+            generator: Optional[torch.Generator] = None,
+            partners: Optional[Tensor] = None
     ) -> Tuple[Tensor, Tensor, Tensor]:
         """``mixed[k] = m * partners[sigma(k)] + (1 - m) * inputs[k]``.
 

@@ -17,8 +17,8 @@ from mmcv.cnn import (ConvModule, DepthwiseSeparableConvModule,
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from glid_mm.registry import MODELS
 from glid_mm.models.layers.glid_bifpn_node import separable_node
+from glid_mm.registry import MODELS
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
@@ -54,13 +54,16 @@ class _WeightedSum(torch.autograd.Function):
         g_w = None
         if ctx.needs_input_grad[0]:
             g_w = torch.stack([_dot(g, x) for x in xs]).to(w.dtype)
-        g_xs = [g * wi if ctx.needs_input_grad[i + 1] else None
-                for i, wi in enumerate(w)]
+        g_xs = [
+            g * wi if ctx.needs_input_grad[i + 1] else None
+            for i, wi in enumerate(w)
+        ]
         return (g_w, *g_xs)
 
 
 class WeightedFusion(nn.Module):
-    """Fast normalised fusion ``sum_i relu(w_i) x_i / (sum_i relu(w_i) + eps)``.
+    """Fast normalised fusion
+    ``sum_i relu(w_i) x_i / (sum_i relu(w_i) + eps)``.
 
     EfficientDet (Tan et al., 2020), Sec. 3.3. One learnable scalar per input,
     initialised to 1 (a plain average at step 0).
@@ -105,8 +108,13 @@ class BiFPNBlock(nn.Module):
             False.
     """
 
-    def __init__(self, channels: int, num_levels: int, norm_cfg: dict,
-                 act_cfg: dict, eps: float, with_cp: bool = False) -> None:
+    def __init__(self,
+                 channels: int,
+                 num_levels: int,
+                 norm_cfg: dict,
+                 act_cfg: dict,
+                 eps: float,
+                 with_cp: bool = False) -> None:
         super().__init__()
         self.num_levels = num_levels
         self.with_cp = with_cp
@@ -125,14 +133,12 @@ class BiFPNBlock(nn.Module):
         # top-down nodes for levels L-2 .. 0, bottom-up nodes for 1 .. L-1
         self.td_fuse = nn.ModuleList(
             [WeightedFusion(2, eps) for _ in range(num_levels - 1)])
-        self.td_conv = nn.ModuleList(
-            [conv() for _ in range(num_levels - 1)])
+        self.td_conv = nn.ModuleList([conv() for _ in range(num_levels - 1)])
         self.bu_fuse = nn.ModuleList([
             WeightedFusion(3 if i < num_levels - 1 else 2, eps)
             for i in range(1, num_levels)
         ])
-        self.bu_conv = nn.ModuleList(
-            [conv() for _ in range(num_levels - 1)])
+        self.bu_conv = nn.ModuleList([conv() for _ in range(num_levels - 1)])
         self.act = build_activation_layer(act_cfg)
 
     @staticmethod
@@ -263,7 +269,8 @@ class BiFPN(BaseModule):
         super().__init__(init_cfg=init_cfg)
         in_channels = list(in_channels)
         if any(int(c) <= 0 for c in in_channels):
-            raise ValueError(f'in_channels must be positive, got {in_channels}')
+            raise ValueError(
+                f'in_channels must be positive, got {in_channels}')
         if out_channels <= 0:
             raise ValueError(
                 f'out_channels must be positive, got {out_channels}')
@@ -359,8 +366,7 @@ class BiFPN(BaseModule):
                     f'level {self.start_level + i} is {tuple(cur)}')
         if self.channels_last:
             inputs = [
-                x.contiguous(memory_format=torch.channels_last)
-                for x in inputs
+                x.contiguous(memory_format=torch.channels_last) for x in inputs
             ]
         feats = [conv(x) for conv, x in zip(self.lateral_convs, inputs)]
         feats += self._extra_levels(inputs[-1], feats)

@@ -4,9 +4,9 @@ from typing import Optional, Tuple
 from mmpose.models.pose_estimators import TopdownPoseEstimator
 from torch import Tensor
 
-from glid_mm.registry import MODELS
 from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.models.decoders.glid_wiring import GLIDWiringMixin
+from glid_mm.registry import MODELS
 
 
 @MODELS.register_module(scopes=('mmpose', ))

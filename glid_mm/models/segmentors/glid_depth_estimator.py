@@ -1,8 +1,8 @@
 """GLID fine-tuned for monocular depth estimation in mmseg."""
 from mmseg.models.segmentors import DepthEstimator
 
-from glid_mm.registry import MODELS
 from glid_mm.models.segmentors.glid_encoder_decoder import GLIDEncoderDecoder
+from glid_mm.registry import MODELS
 
 
 @MODELS.register_module(scopes=('mmseg', ))

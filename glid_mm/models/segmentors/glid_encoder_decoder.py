@@ -4,9 +4,9 @@ from typing import List, Optional
 from mmseg.models.segmentors import EncoderDecoder
 from torch import Tensor
 
-from glid_mm.registry import MODELS
 from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.models.decoders.glid_wiring import GLIDWiringMixin
+from glid_mm.registry import MODELS
 
 
 @MODELS.register_module(scopes=('mmseg', ))
@@ -58,10 +58,10 @@ class GLIDEncoderDecoder(GLIDWiringMixin, EncoderDecoder):
             init_cfg=init_cfg)
         self.build_glid_decoder(decoder, 'decode_head')
 
-    def extract_feat(self,
-                     inputs: Tensor,
-                     batch_img_metas: Optional[List[dict]] = None
-                     ) -> GLIDDecoded:
+    def extract_feat(
+            self,
+            inputs: Tensor,
+            batch_img_metas: Optional[List[dict]] = None) -> GLIDDecoded:
         """Encoder, BiFPN and query decoder: ``[B, 3, H, W]`` ->
         ``GLIDDecoded(feats, query_states [L, B, M, C])``.
         ``batch_img_metas`` is unused (GLID has no scene-class embedding);

@@ -160,8 +160,9 @@ def test_batch_size_must_be_a_positive_int(batch_size):
 
 
 def test_sampler_dataset_without_task_of():
-    with pytest.raises(TypeError, match=r'needs a sampler whose dataset has '
-                       r'task_of\(\)'):
+    with pytest.raises(
+            TypeError, match=r'needs a sampler whose dataset has '
+            r'task_of\(\)'):
         LiTTaskBatchSampler(_ListSampler([0], dataset=[1, 2]), 2)
     no_dataset = types.SimpleNamespace(__iter__=lambda: iter([0]))
     with pytest.raises(TypeError, match='LiTMultiTaskDataset'):

@@ -52,8 +52,7 @@ def _counts(sampler):
         # every distinct picture once: B and C share theirs (by content)
         ('concat_unique_images', 10, dict(A=6, B=2, C=2)),
     ])
-def test_strategy_epochs_follow_the_paper(tmp_path, strategy, size,
-                                          expected):
+def test_strategy_epochs_follow_the_paper(tmp_path, strategy, size, expected):
     s = LiTTaskMixSampler(_Tasks(str(tmp_path)), strategy=strategy, seed=0)
     assert s.epoch_size == len(s) == size
     assert s.task_counts == expected
@@ -70,7 +69,9 @@ def test_strategy_epochs_follow_the_paper(tmp_path, strategy, size,
     ])
 def test_equal_compute_epochs(tmp_path, strategy, expected):
     s = LiTTaskMixSampler(
-        _Tasks(str(tmp_path)), strategy=strategy, seed=0,
+        _Tasks(str(tmp_path)),
+        strategy=strategy,
+        seed=0,
         epoch_size='concat_images')
     assert s.epoch_size == len(s) == 14
     assert s.task_counts == expected

@@ -10,20 +10,22 @@ import glid_mm  # noqa: F401
 from glid_mm.datasets.transforms.glid_mask_generator import GLIDMaskGenerator
 
 
-@pytest.mark.parametrize('ratio, h, w, n', [
-    (0.75, 4, 4, 12),
-    (0.5, 3, 5, 8),  # round(7.5) = 8 (round half to even)
-    (0.6, 2, 3, 4),  # round(3.6)
-    (0.01, 2, 2, 1),  # at least one masked patch
-    (0.99, 2, 2, 3),  # at least one visible patch
-])
+@pytest.mark.parametrize(
+    'ratio, h, w, n',
+    [
+        (0.75, 4, 4, 12),
+        (0.5, 3, 5, 8),  # round(7.5) = 8 (round half to even)
+        (0.6, 2, 3, 4),  # round(3.6)
+        (0.01, 2, 2, 1),  # at least one masked patch
+        (0.99, 2, 2, 3),  # at least one visible patch
+    ])
 def test_num_masked(ratio, h, w, n):
     gen = GLIDMaskGenerator(mask_ratio=ratio)
     assert gen.num_masked(h, w) == n
     for strategy in GLIDMaskGenerator.STRATEGIES:
         np.random.seed(0)
-        gen = GLIDMaskGenerator(mask_ratio=ratio, strategy=strategy,
-                                min_block_patches=1)
+        gen = GLIDMaskGenerator(
+            mask_ratio=ratio, strategy=strategy, min_block_patches=1)
         mask = gen.generate(h, w)
         assert mask.dtype == bool and mask.shape == (h, w)
         assert int(mask.sum()) == n, strategy
@@ -61,8 +63,11 @@ def test_grid_offset_is_random():
 
 def test_block_of_fixed_shape():
     """min_block_patches = the count and aspect ratio 1: one 2x2 square."""
-    gen = GLIDMaskGenerator(mask_ratio=0.25, strategy='block',
-                            min_block_patches=4, block_aspect_ratio=(1, 1))
+    gen = GLIDMaskGenerator(
+        mask_ratio=0.25,
+        strategy='block',
+        min_block_patches=4,
+        block_aspect_ratio=(1, 1))
     for seed in range(5):
         np.random.seed(seed)
         mask = gen.generate(4, 4)
@@ -74,8 +79,11 @@ def test_block_of_fixed_shape():
 def test_block_trims_the_last_block_to_the_count():
     """A 3x3 block (min 9 patches, aspect 1) on a 5x5 grid that needs 7:
     the block is trimmed at random to exactly 7 of its 9 patches."""
-    gen = GLIDMaskGenerator(mask_ratio=7 / 25, strategy='block',
-                            min_block_patches=9, block_aspect_ratio=(1, 1))
+    gen = GLIDMaskGenerator(
+        mask_ratio=7 / 25,
+        strategy='block',
+        min_block_patches=9,
+        block_aspect_ratio=(1, 1))
     np.random.seed(0)
     mask = gen.generate(5, 5)
     ys, xs = np.nonzero(mask)
@@ -116,22 +124,24 @@ def test_transform_adds_mask_on_patch_grid():
     from mmpretrain.registry import TRANSFORMS
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         built = TRANSFORMS.build(
-            dict(type='GLIDMaskGenerator', mask_patch_size=16,
-                 mask_ratio=0.5))
+            dict(type='GLIDMaskGenerator', mask_patch_size=16, mask_ratio=0.5))
     assert built(dict(img=img))['mask'].shape == (2, 4)
 
 
 def test_transform_rejects_image_not_multiple_of_patch():
     gen = GLIDMaskGenerator(mask_patch_size=16)
-    with pytest.raises(ValueError, match=r'image size \(40, 64\) is not a '
-                       'multiple of mask_patch_size=16'):
+    with pytest.raises(
+            ValueError,
+            match=r'image size \(40, 64\) is not a '
+            'multiple of mask_patch_size=16'):
         gen.transform(dict(img=np.zeros((40, 64, 3), np.uint8)))
 
 
 def test_repr():
-    assert repr(GLIDMaskGenerator(8, 0.5, 'grid')) == (
-        "GLIDMaskGenerator(mask_patch_size=8, mask_ratio=0.5, "
-        "strategy='grid')")
+    assert repr(GLIDMaskGenerator(
+        8, 0.5,
+        'grid')) == ("GLIDMaskGenerator(mask_patch_size=8, mask_ratio=0.5, "
+                     "strategy='grid')")
 
 
 @pytest.mark.parametrize('kwargs, match', [

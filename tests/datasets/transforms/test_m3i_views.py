@@ -100,8 +100,9 @@ def test_relative_positions_match_image_content():
 
 
 def test_photometric_pipelines_and_packing(ant_image):
-    import glid_mm  # noqa: F401
     from mmpretrain.datasets.transforms import PackInputs
+
+    import glid_mm  # noqa: F401
     np.random.seed(0)
     t = M3ITwoViews(
         crop=_crop(),
@@ -116,9 +117,10 @@ def test_photometric_pipelines_and_packing(ant_image):
 
 
 def test_builds_from_the_registry_in_mmpretrain_scope():
-    import glid_mm  # noqa: F401
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import TRANSFORMS
+
+    import glid_mm  # noqa: F401
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         t = TRANSFORMS.build(dict(type='M3ITwoViews', crop=_crop()))
     assert isinstance(t, M3ITwoViews)

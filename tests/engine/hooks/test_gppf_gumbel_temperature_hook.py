@@ -22,8 +22,14 @@ def test_schedule_values():
 
 
 def test_sets_every_lego_backbone_and_logs():
-    lego = [LegoResNet(task_names=('a', ), stem_channels=4, base_channels=2,
-                       num_stages=1, out_indices=(0, )) for _ in range(2)]
+    lego = [
+        LegoResNet(
+            task_names=('a', ),
+            stem_channels=4,
+            base_channels=2,
+            num_stages=1,
+            out_indices=(0, )) for _ in range(2)
+    ]
     model = nn.ModuleDict(dict(x=lego[0], y=nn.Sequential(lego[1])))
     hub = MessageHub.get_instance('test_gumbel_temperature_hook')
     runner = SimpleNamespace(model=model, iter=5, message_hub=hub)
@@ -69,9 +75,13 @@ def test_warns_when_the_schedule_replaces_the_model_temperature():
     handler = Keep()
     logger.handlers.append(handler)
     try:
-        lego = LegoResNet(task_names=('a', ), stem_channels=4,
-                          base_channels=2, num_stages=1, out_indices=(0, ),
-                          temperature=2.0)
+        lego = LegoResNet(
+            task_names=('a', ),
+            stem_channels=4,
+            base_channels=2,
+            num_stages=1,
+            out_indices=(0, ),
+            temperature=2.0)
         runner = SimpleNamespace(model=lego)
         GumbelTemperatureHook(start=5.0).before_train(runner)
         assert any('temperature [2.0] is replaced' in m for m in records)

@@ -40,6 +40,7 @@ class FakeLego(nn.Module):
 
 
 class Recorder:
+
     def __init__(self):
         self.records = []
 
@@ -77,8 +78,7 @@ def test_scalars_by_hand():
         for layer in range(3):
             for unit in range(2):
                 key = SELECTION_KEY.format(task=task, layer=layer, unit=unit)
-                assert scalars[key] == pytest.approx(float(probs[layer,
-                                                                 unit]))
+                assert scalars[key] == pytest.approx(float(probs[layer, unit]))
     assert all(isinstance(v, float) for v in scalars.values())
 
 
@@ -114,11 +114,12 @@ def test_fixed_path_tasks_skipped():
 
 
 def test_all_tasks_fixed_logs_nothing():
-    runner = _runner(FakeLego(fixed_paths=dict(det=(0, 0, 0), seg=(1, 1, 1))),
-                     max_iters=2)
+    runner = _runner(
+        FakeLego(fixed_paths=dict(det=(0, 0, 0), seg=(1, 1, 1))), max_iters=2)
     assert _drive(GPPFSelectionLoggerHook(interval=1), runner) == []
-    assert not [k for k in runner.message_hub.log_scalars
-                if k.startswith('gppf/')]
+    assert not [
+        k for k in runner.message_hub.log_scalars if k.startswith('gppf/')
+    ]
 
 
 def test_only_main_process_logs(monkeypatch):
@@ -146,11 +147,14 @@ def test_find_backbone():
 
     outer = nn.ModuleList([NoTasks(), lego])
     assert GPPFSelectionLoggerHook.find_backbone(outer) is lego
-    with pytest.raises(TypeError, match='found no module with '
-                       r'selection_probs\(\) in NoTasks'):
+    with pytest.raises(
+            TypeError,
+            match='found no module with '
+            r'selection_probs\(\) in NoTasks'):
         GPPFSelectionLoggerHook.find_backbone(NoTasks())
-    with pytest.raises(ValueError, match=r"several lego backbones "
-                       r"\['0', '1'\]"):
+    with pytest.raises(
+            ValueError, match=r"several lego backbones "
+            r"\['0', '1'\]"):
         GPPFSelectionLoggerHook.find_backbone(
             nn.ModuleList([FakeLego(), FakeLego()]))
 

@@ -1,9 +1,6 @@
 """SIMTTrainLoop: config errors, and the tiny GPPF config through
 tools/dist_train.sh with 2 CPU processes (gloo)."""
-import json
-import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -14,6 +11,8 @@ import torch.nn as nn
 
 import glid_mm  # noqa: F401
 from glid_mm.engine import GumbelTemperatureHook, SIMTTrainLoop
+from glid_test_helpers.dist import dist_train
+from glid_tools.stack_demo import read_scalars
 
 pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
 
@@ -27,7 +26,10 @@ def fake_runner(tasks=('det', 'seg'), world_size=1, model=None):
         model = nn.Module()
         model.tasks = nn.ModuleDict({t: nn.Identity() for t in tasks})
     return SimpleNamespace(
-        model=model, world_size=world_size, rank=0, seed=0,
+        model=model,
+        world_size=world_size,
+        rank=0,
+        seed=0,
         _randomness_cfg=dict())
 
 
@@ -35,8 +37,9 @@ def fake_runner(tasks=('det', 'seg'), world_size=1, model=None):
     (dict(dataloader=LOADER), ValueError, 'one per task'),
     (dict(dataloader=dict(det=LOADER, seg=LOADER),
           task_weights=dict(det=1.0)), KeyError, 'must match'),
-    (dict(dataloader=dict(det=LOADER, depth=LOADER),
-          task_weights=dict(det=1.0, depth=1.0)), KeyError,
+    (dict(
+        dataloader=dict(det=LOADER, depth=LOADER),
+        task_weights=dict(det=1.0, depth=1.0)), KeyError,
      "unknown task\\(s\\) \\['depth'\\]"),
     (dict(task_weights=dict(det=1.0, seg=0.0)), ValueError,
      "'seg' must be a finite number > 0"),
@@ -46,50 +49,36 @@ def fake_runner(tasks=('det', 'seg'), world_size=1, model=None):
     (dict(task_sampling='per_gpu'), ValueError, 'task_sampling'),
 ])
 def test_bad_configs(kwargs, error, match):
-    args = dict(dataloader=dict(det=LOADER, seg=LOADER), max_iters=10,
-                task_weights=dict(det=2.5, seg=1.0))
+    args = dict(
+        dataloader=dict(det=LOADER, seg=LOADER),
+        max_iters=10,
+        task_weights=dict(det=2.5, seg=1.0))
     args.update(kwargs)
     with pytest.raises(error, match=match):
         SIMTTrainLoop(fake_runner(), **args)
 
 
 def test_needs_multi_task_model_and_simt_wrapper():
-    args = dict(dataloader=dict(det=LOADER), max_iters=10,
-                task_weights=dict(det=1.0))
+    args = dict(
+        dataloader=dict(det=LOADER), max_iters=10, task_weights=dict(det=1.0))
     with pytest.raises(TypeError, match='needs a multi-task model'):
         SIMTTrainLoop(fake_runner(model=nn.Linear(1, 1)), **args)
     with pytest.raises(TypeError, match='SIMTDistributedWrapper'):
         SIMTTrainLoop(fake_runner(('det', ), world_size=2), **args)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def tiny_run(tmp_path_factory, project_root):
     """3 SIMT iterations of the tiny config on 2 CPU processes."""
     work_dir = str(tmp_path_factory.mktemp('gppf_tiny'))
-    env = dict(
-        os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1',
-        PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
-    done = subprocess.run(
-        ['bash', 'tools/dist_train.sh', TINY, '2', '--work-dir', work_dir,
-         '--cfg-options', 'train_cfg.max_iters=3',
-         'default_hooks.checkpoint.interval=3',
-         'custom_hooks.0.decay_iters=2'],
-        cwd=project_root, env=env, capture_output=True, text=True,
+    dist_train(
+        TINY,
+        work_dir,
+        'train_cfg.max_iters=3',
+        'default_hooks.checkpoint.interval=3',
+        'custom_hooks.0.decay_iters=2',
         timeout=420)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    logs = sorted(
-        osp.join(root, f) for root, _, files in os.walk(work_dir)
-        for f in files if f == 'scalars.json')
-    assert logs, os.listdir(work_dir)
-    with open(logs[-1]) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return work_dir, records
+    return work_dir, read_scalars(work_dir)
 
 
 def test_tiny_config_trains_on_two_processes(tiny_run):
@@ -101,8 +90,8 @@ def test_tiny_config_trains_on_two_processes(tiny_run):
         assert r['simt.det'] + r['simt.seg'] + r['simt.cls'] == 2
     # temperature follows App. D.1's schedule (decay_iters=2 here)
     hook = GumbelTemperatureHook(start=5.0, end=0.01, decay_iters=2)
-    assert [r['gumbel_tau'] for r in train] == pytest.approx(
-        [hook.temperature(i) for i in range(3)])
+    assert [r['gumbel_tau'] for r in train
+            ] == pytest.approx([hook.temperature(i) for i in range(3)])
     assert all(torch.isfinite(torch.tensor(r['loss'])) for r in train)
 
 
@@ -111,14 +100,18 @@ def test_extracted_backbone_loads_into_mmdet_resnet50(tiny_run, tmp_path,
     from mmdet.models.backbones import ResNet
     work_dir, _ = tiny_run
     out = tmp_path / 'det_r50.pth'
-    done = subprocess.run(
-        [sys.executable, 'tools/gppf_extract_backbone.py',
-         osp.join(work_dir, 'iter_3.pth'), str(out), '--task', 'det'],
-        cwd=project_root, capture_output=True, text=True)
+    done = subprocess.run([
+        sys.executable, 'tools/gppf_extract_backbone.py',
+        osp.join(work_dir, 'iter_3.pth'),
+        str(out), '--task', 'det'
+    ],
+                          cwd=project_root,
+                          capture_output=True,
+                          text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     static = torch.load(out, weights_only=True)
     assert len(static['meta']['gppf_path']) == 17
     resnet = ResNet(depth=50, stem_channels=16, base_channels=16)
-    missing, unexpected = resnet.load_state_dict(static['state_dict'],
-                                                 strict=False)
+    missing, unexpected = resnet.load_state_dict(
+        static['state_dict'], strict=False)
     assert missing == [] and unexpected == []

@@ -17,13 +17,12 @@ def test_frequencies_follow_weights():
 
 def test_reproducible_and_own_stream_per_rank():
     a, b = TaskSampler(WEIGHTS, 3, 0), TaskSampler(WEIGHTS, 3, 0)
-    assert [a.sample(i) for i in range(50)] == [b.sample(i) for i in
-                                                 range(50)]
+    assert [a.sample(i) for i in range(50)] == [b.sample(i) for i in range(50)]
     other = TaskSampler(WEIGHTS, 3, 1)
-    assert [a.sample(i) for i in range(50)] != [other.sample(i) for i in
-                                                 range(50)]
-    assert [a.sample(i, rank=1) for i in range(50)] == [
-        other.sample(i) for i in range(50)]
+    assert [a.sample(i)
+            for i in range(50)] != [other.sample(i) for i in range(50)]
+    assert [a.sample(i, rank=1)
+            for i in range(50)] == [other.sample(i) for i in range(50)]
     # resuming at iteration 30 draws what an uninterrupted run draws
     assert TaskSampler(WEIGHTS, 3, 0).sample(30) == a.sample(30)
 

@@ -1,12 +1,8 @@
 """MultiTaskValLoop / MultiTaskTestLoop: config errors, the tiny GPPF config
 validated and tested on one process, and a 2-process gloo SIMT run through
 tools/dist_train.sh whose validation must equal the one-process result."""
-import json
 import os
 import os.path as osp
-import socket
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -16,9 +12,11 @@ from mmengine.config import Config
 from mmengine.registry import LOOPS, RUNNERS
 
 import glid_mm  # noqa: F401
-from glid_mm.engine.loops import MultiTaskTestLoop, MultiTaskValLoop
-from glid_mm.engine.loops import multi_task_val_loop
+from glid_mm.engine.loops import (MultiTaskTestLoop, MultiTaskValLoop,
+                                  multi_task_val_loop)
 from glid_mm.utils.gppf_task_configs import resolve_task_configs
+from glid_test_helpers.dist import dist_train
+from glid_tools.stack_demo import read_scalars
 
 pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
 
@@ -157,43 +155,22 @@ def check_metrics(metrics):
     assert tasks == {'det', 'seg', 'cls'}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def dist_run(tmp_path_factory, project_root):
     """2 SIMT iterations of the tiny config on 2 CPU processes, validated
     (best checkpoint by det/coco/bbox_mAP) after the last one."""
     work_dir = str(tmp_path_factory.mktemp('gppf_val'))
-    env = dict(
-        os.environ,
-        PORT=str(free_port()),
-        OMP_NUM_THREADS='1',
-        PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
-    done = subprocess.run(
-        [
-            'bash', 'tools/dist_train.sh', TINY, '2', '--work-dir', work_dir,
-            '--cfg-options', 'train_cfg.max_iters=2',
-            'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
-            'default_hooks.checkpoint.save_best=det/coco/bbox_mAP',
-            'custom_hooks.0.decay_iters=1'
-        ] + OPTIONS,
-        cwd=project_root,
-        env=env,
-        capture_output=True,
-        text=True,
+    dist_train(
+        TINY,
+        work_dir,
+        'train_cfg.max_iters=2',
+        'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.interval=2',
+        'default_hooks.checkpoint.save_best=det/coco/bbox_mAP',
+        'custom_hooks.0.decay_iters=1',
+        *OPTIONS,
         timeout=400)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    logs = sorted(
-        osp.join(root, f) for root, _, files in os.walk(work_dir)
-        for f in files if f == 'scalars.json')
-    assert logs, os.listdir(work_dir)
-    with open(logs[-1]) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return work_dir, records
+    return work_dir, read_scalars(work_dir)
 
 
 @pytest.fixture(scope='module')

@@ -11,49 +11,28 @@ gradient of its own loss (used by 1 of 2 processes: not half of it), and
 the head nobody used keeps ``grad = None`` and its value.
 """
 import os
-import socket
-import sys
-import time
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from simt_workers import (TASK_OF_RANK, batch,  # noqa: E402
-                          buffer_worker, head_loss, lego_cp_worker,
-                          lego_worker, make_model, worker)
+from glid_test_helpers.dist import spawn
+from glid_test_helpers.simt_workers import (TASK_OF_RANK, batch, buffer_worker,
+                                            head_loss, lego_cp_worker,
+                                            lego_worker, make_model, worker)
 
 pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def spawn(fn, out_dir):
-    ctx = mp.start_processes(
-        fn, args=(free_port(), out_dir), nprocs=2, join=False,
-        start_method='spawn')
-    deadline = time.time() + 240
-    while not ctx.join(timeout=5):
-        if time.time() > deadline:
-            for p in ctx.processes:
-                p.kill()
-            pytest.fail('SIMT workers did not finish in 240 s (deadlock?)')
 
 
 def spawn_and_load(tmp_path_factory, fn, stem, weights_only=True):
     """Run ``fn`` on 2 processes; load what each saved as
     ``<stem><rank>.pth``."""
     out_dir = str(tmp_path_factory.mktemp(stem))
-    spawn(fn, out_dir)
+    spawn(fn, (out_dir, ))
     return [
-        torch.load(os.path.join(out_dir, f'{stem}{r}.pth'),
-                   weights_only=weights_only) for r in range(2)
+        torch.load(
+            os.path.join(out_dir, f'{stem}{r}.pth'), weights_only=weights_only)
+        for r in range(2)
     ]
 
 
@@ -74,8 +53,8 @@ def reference():
     mean, var = flat.mean(1), flat.var(1, unbiased=False)
     total = 0
     for t, y in ys.items():
-        feats = (y - mean[:, None, None]) / torch.sqrt(
-            var[:, None, None] + model.bn.eps)
+        feats = (y - mean[:, None, None]) / torch.sqrt(var[:, None, None] +
+                                                       model.bn.eps)
         feats = F.relu(feats * model.bn.weight[:, None, None] +
                        model.bn.bias[:, None, None])
         total = total + head_loss(model.heads, t, feats)
@@ -148,8 +127,8 @@ def test_lego_units_stay_aligned_across_processes(lego_results, mode):
         assert any(units) and not all(units)
     if mode == 'fixed':  # path of task a = units 0, of task b = units 1
         for rank, used in enumerate((r0['used'], r1['used'])):
-            assert all(v == (f'.units.{rank}.' in k)
-                       for k, v in used.items() if '.units.' in k)
+            assert all(v == (f'.units.{rank}.' in k) for k, v in used.items()
+                       if '.units.' in k)
 
 
 @pytest.fixture(scope='module')
@@ -160,8 +139,8 @@ def lego_cp_results(tmp_path_factory):
 
 
 @pytest.mark.parametrize('mode', ['soft', 'hard', 'fixed'])
-def test_checkpointing_keeps_gradients_and_running_stats(lego_cp_results,
-                                                         mode):
+def test_checkpointing_keeps_gradients_and_running_stats(
+        lego_cp_results, mode):
     """GPPF App. D.1 checkpoints the units: with ``with_cp=True`` every
     gradient and every running statistic equals the run without it, on
     both processes, although the processes select different units (a
@@ -181,8 +160,10 @@ def test_checkpointing_keeps_gradients_and_running_stats(lego_cp_results,
             torch.testing.assert_close(
                 cp['grads'][key], grad, msg=f'rank {rank} {key}')
         assert n_grads > 0
-        tracked = [v for k, v in cp['buffers'].items()
-                   if k.endswith('num_batches_tracked')]
+        tracked = [
+            v for k, v in cp['buffers'].items()
+            if k.endswith('num_batches_tracked')
+        ]
         assert tracked and all(int(t) == 1 for t in tracked)
 
 

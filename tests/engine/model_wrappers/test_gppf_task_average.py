@@ -3,7 +3,7 @@ gradient is its own average (N_p = 1), unused parameters stay None, and
 the bucketing keeps every parameter. The two-process rule
 ``(1 / N_p) sum_i g_i[p]`` is checked in
 ``tests/engine/model_wrappers/test_gppf_simt_wrapper.py``
-(``simt_workers.py``)."""
+(``tests/glid_test_helpers/simt_workers.py``)."""
 import pytest
 import torch
 import torch.distributed as dist
@@ -61,8 +61,10 @@ def test_model_gradients_after_backward_unchanged():
     torch.manual_seed(0)
     model = nn.ModuleDict(dict(a=nn.Linear(3, 2), b=nn.Linear(3, 2)))
     model['a'](torch.randn(4, 3)).sum().backward()  # b not used
-    grads = {k: None if p.grad is None else p.grad.clone()
-             for k, p in model.named_parameters()}
+    grads = {
+        k: None if p.grad is None else p.grad.clone()
+        for k, p in model.named_parameters()
+    }
     counts = task_average_gradients(model.parameters())
     assert counts.tolist() == [1., 1., 0., 0.]
     for k, p in model.named_parameters():
@@ -91,8 +93,9 @@ def test_buckets_split_by_size_and_dtype():
     sizes = [[p.numel() for p in b] for b in _buckets(f, 1)]
     assert sizes == [[2], [2], [3]]  # a parameter larger than the bucket
     buckets = list(_buckets([f[0], d, f[1]], 1 << 20))
-    assert [[p.dtype for p in b] for b in buckets] == [
-        [torch.float32], [torch.float64], [torch.float32]]
+    assert [[p.dtype for p in b] for b in buckets] == [[torch.float32],
+                                                       [torch.float64],
+                                                       [torch.float32]]
     assert list(_buckets([], 16)) == []
 
 

@@ -36,8 +36,9 @@ def groups(constructor):
     optimizer = build_optim_wrapper(model, cfg).optimizer
     out = {}
     for name, p in model.named_parameters():
-        group = next(g for g in optimizer.param_groups
-                     if any(q is p for q in g['params']))
+        group = next(
+            g for g in optimizer.param_groups
+            if any(q is p for q in g['params']))
         out[name] = (group['lr'], group['weight_decay'])
     return out
 

@@ -10,8 +10,7 @@ from mmengine.registry import RUNNERS
 import glid_mm  # noqa: F401
 from glid_mm.engine.runner import TaskConfigRunner
 from glid_mm.utils import gppf_task_configs
-from glid_mm.utils.gppf_task_configs import (FROM_CONFIG,
-                                             resolve_task_configs)
+from glid_mm.utils.gppf_task_configs import FROM_CONFIG, resolve_task_configs
 
 pytestmark = pytest.mark.slow  # builds the tiny GPPF runner and its loops
 
@@ -19,17 +18,17 @@ TINY = ('configs/gppf/'
         'gppf_lego-r50-w16-n2_2xsimt-20i_coco128-camvid-hymenoptera.py')
 
 
-def test_runner_resolves_task_configs_once(project_root, data_root,
-                                           tmp_path, monkeypatch):
+def test_runner_resolves_task_configs_once(project_root, data_root, tmp_path,
+                                           monkeypatch):
     cfg = Config.fromfile(osp.join(project_root, TINY))
     cfg.work_dir = str(tmp_path)
     expected = resolve_task_configs(cfg).pretty_text
     assert FROM_CONFIG in cfg.pretty_text
     reads = []
     load = gppf_task_configs._load
-    monkeypatch.setattr(gppf_task_configs, '_load',
-                        lambda path, where: reads.append(where) or load(
-                            path, where))
+    monkeypatch.setattr(
+        gppf_task_configs, '_load',
+        lambda path, where: reads.append(where) or load(path, where))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

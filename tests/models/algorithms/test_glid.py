@@ -211,8 +211,8 @@ def test_block_strategy_masks_contiguous_blocks():
     rand = np.zeros(196, bool)
     rand[np.random.permutation(196)[:98]] = True
     rand = rand.reshape(14, 14)
-    rand_edges = (rand[1:] != rand[:-1]).sum() + (rand[:, 1:] !=
-                                                   rand[:, :-1]).sum()
+    rand_edges = (rand[1:] != rand[:-1]).sum() + (rand[:, 1:]
+                                                  != rand[:, :-1]).sum()
     assert edges < 0.6 * rand_edges
 
 

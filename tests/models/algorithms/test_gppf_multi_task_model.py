@@ -16,8 +16,13 @@ from glid_mm.utils.gppf_task_configs import resolve_task_configs
 
 W = 4  # LegoResNet base_channels: stage outputs 16 / 32 / 64 / 128
 BACKBONE = dict(
-    type='LegoResNet', task_names=('cls', 'seg'), depth=50, num_units=2,
-    stem_channels=8, base_channels=W, zero_init_residual=False)
+    type='LegoResNet',
+    task_names=('cls', 'seg'),
+    depth=50,
+    num_units=2,
+    stem_channels=8,
+    base_channels=W,
+    zero_init_residual=False)
 TASKS = dict(
     cls=dict(
         _scope_='mmpretrain',
@@ -29,19 +34,28 @@ TASKS = dict(
         _scope_='mmseg',
         type='EncoderDecoder',
         data_preprocessor=dict(
-            type='SegDataPreProcessor', mean=[0.] * 3, std=[255.] * 3,
+            type='SegDataPreProcessor',
+            mean=[0.] * 3,
+            std=[255.] * 3,
             size_divisor=16),
         decode_head=dict(
-            type='FCNHead', in_channels=W * 32, in_index=3, channels=8,
-            num_convs=1, num_classes=3, norm_cfg=dict(type='BN')),
+            type='FCNHead',
+            in_channels=W * 32,
+            in_index=3,
+            channels=8,
+            num_convs=1,
+            num_classes=3,
+            norm_cfg=dict(type='BN')),
         train_cfg=dict(),
         test_cfg=dict(mode='whole')))
 
 
 def build(**kwargs):
     torch.manual_seed(0)
-    cfg = dict(type='GPPFMultiTaskModel', backbone=BACKBONE,
-               tasks=copy.deepcopy(TASKS))
+    cfg = dict(
+        type='GPPFMultiTaskModel',
+        backbone=BACKBONE,
+        tasks=copy.deepcopy(TASKS))
     cfg.update(kwargs)
     return ROOT_MODELS.build(dict(cfg, _scope_='mmdet'))
 
@@ -50,17 +64,21 @@ def batch(task, n=2):
     torch.manual_seed(1)
     if task == 'cls':
         samples = [DataSample().set_gt_label(i % 2) for i in range(n)]
-        inputs = [torch.randint(0, 255, (3, 32, 32), dtype=torch.uint8)
-                  for _ in range(n)]
+        inputs = [
+            torch.randint(0, 255, (3, 32, 32), dtype=torch.uint8)
+            for _ in range(n)
+        ]
     else:
         samples = []
         for _ in range(n):
-            s = SegDataSample(metainfo=dict(img_shape=(48, 40),
-                                            ori_shape=(48, 40)))
+            s = SegDataSample(
+                metainfo=dict(img_shape=(48, 40), ori_shape=(48, 40)))
             s.gt_sem_seg = PixelData(data=torch.randint(0, 3, (1, 48, 40)))
             samples.append(s)
-        inputs = [torch.randint(0, 255, (3, 48, 40), dtype=torch.uint8)
-                  for _ in range(n)]
+        inputs = [
+            torch.randint(0, 255, (3, 48, 40), dtype=torch.uint8)
+            for _ in range(n)
+        ]
     for s in samples:
         s.set_metainfo(dict(task=task))
     return dict(inputs=inputs, data_samples=samples)
@@ -163,8 +181,10 @@ def _tasks_with(**changes):
      ValueError, 'defines its own backbone'),
     (dict(tasks=_tasks_with(seg__pretrained='x.pth')), ValueError,
      'pretrained'),
-    (dict(tasks=_tasks_with(seg__decode_head=dict(
-        TASKS['seg']['decode_head'], norm_cfg=dict(type='SyncBN')))),
+    (dict(
+        tasks=_tasks_with(
+            seg__decode_head=dict(
+                TASKS['seg']['decode_head'], norm_cfg=dict(type='SyncBN')))),
      ValueError, 'uses SyncBN'),
     (dict(tasks=dict(TASKS, det=dict(TASKS['cls']))), KeyError,
      "tasks \\['det'\\] have no controller"),
@@ -206,8 +226,9 @@ def test_task_given_by_config_path(tmp_path):
     # itself refuses a reference
     with pytest.raises(TypeError, match='model.tasks.cls is a task-config'):
         build(tasks=dict(cls=ref, seg=copy.deepcopy(TASKS['seg'])))
-    tasks = resolve_task_configs(dict(model=dict(tasks=dict(
-        cls=ref, seg=copy.deepcopy(TASKS['seg'])))))['model']['tasks']
+    tasks = resolve_task_configs(
+        dict(model=dict(tasks=dict(cls=ref, seg=copy.deepcopy(
+            TASKS['seg'])))))['model']['tasks']
     model = build(tasks=tasks)
     assert model.task_scopes == dict(cls='mmpretrain', seg='mmseg')
     assert model.tasks.cls.backbone is model.backbone
@@ -217,5 +238,8 @@ def test_task_given_by_config_path(tmp_path):
     log_vars = losses_and_grads(model, 'cls')
     assert 'cls.loss' in log_vars
     with pytest.raises(FileNotFoundError, match='model.tasks.cls'):
-        resolve_task_configs(dict(model=dict(tasks=dict(
-            cls=dict(from_config=str(tmp_path / 'no.py'))))))
+        resolve_task_configs(
+            dict(
+                model=dict(
+                    tasks=dict(cls=dict(from_config=str(tmp_path /
+                                                        'no.py'))))))

@@ -138,13 +138,11 @@ def test_targets_come_from_the_momentum_encoder(mmpretrain_scope, build,
     same = dict(rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(out[0]['loss_inter'], out[1]['loss_inter'],
                                **same)
-    torch.testing.assert_close(out[0]['loss_cls'], out[1]['loss_cls'],
-                               **same)
+    torch.testing.assert_close(out[0]['loss_cls'], out[1]['loss_cls'], **same)
     # perturbing the momentum encoder changes the dense losses only
     assert not torch.allclose(out[1]['loss_inter'], out[2]['loss_inter'])
     assert not torch.allclose(out[1]['loss_intra'], out[2]['loss_intra'])
-    torch.testing.assert_close(out[1]['loss_cls'], out[2]['loss_cls'],
-                               **same)
+    torch.testing.assert_close(out[1]['loss_cls'], out[2]['loss_cls'], **same)
 
 
 def test_unlabelled_batch_and_extract_feat(mmpretrain_scope, build,
@@ -248,8 +246,9 @@ def test_bad_inputs(mmpretrain_scope, build, tiny_batch):
 
 
 def test_needs_max_iters_for_the_momentum_schedule(build, tiny_batch):
-    import glid_mm  # noqa: F401
     from mmengine.registry import DefaultScope
+
+    import glid_mm  # noqa: F401
     MessageHub.get_instance('test-m3i-no-max-iters')
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = build()
@@ -258,8 +257,8 @@ def test_needs_max_iters_for_the_momentum_schedule(build, tiny_batch):
     assert isinstance(model, M3I)
 
 
-def test_category_term_is_summed_over_the_mixed_images(
-        mmpretrain_scope, build, tiny_batch):
+def test_category_term_is_summed_over_the_mixed_images(mmpretrain_scope, build,
+                                                       tiny_batch):
     """Eq. 4 sums every target: each image of a mixed input adds its own
     category loss (not their mean)."""
     torch.manual_seed(0)
@@ -284,8 +283,8 @@ def test_category_term_is_summed_over_the_mixed_images(
         model.loss(inputs, samples)['loss_cls'].detach(), 0.5 * sum(calls))
 
 
-def test_encoder_mask_ratio_is_refused_with_the_mixer(
-        mmpretrain_scope, build, tiny_m3i_cfg):
+def test_encoder_mask_ratio_is_refused_with_the_mixer(mmpretrain_scope, build,
+                                                      tiny_m3i_cfg):
     backbone = tiny_m3i_cfg()['backbone']
     with pytest.raises(ValueError, match='mask_ratio=0.6 has no effect'):
         build(backbone=dict(backbone, mask_ratio=0.6))
@@ -293,7 +292,7 @@ def test_encoder_mask_ratio_is_refused_with_the_mixer(
 
 
 @pytest.mark.parametrize('target_views, forwards', [('shared', 1),
-                                                     ('separate', 2)])
+                                                    ('separate', 2)])
 def test_target_scheme(mmpretrain_scope, build, tiny_batch, target_views,
                        forwards):
     """Sec. 3.3: the first image of a mix shows its own target view, so the

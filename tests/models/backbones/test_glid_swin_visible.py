@@ -99,8 +99,7 @@ def _level_vis(mask, feat):
 def test_visible_encoder_equals_masked_dense_reference(window, img_size,
                                                        n_masked, abs_pos):
     torch.manual_seed(0)
-    model = build_model(
-        _swin(window, img_size, use_abs_pos_embed=abs_pos))
+    model = build_model(_swin(window, img_size, use_abs_pos_embed=abs_pos))
     model.init_weights()
     if abs_pos:
         with torch.no_grad():
@@ -129,7 +128,10 @@ def test_visible_encoder_equals_masked_dense_reference(window, img_size,
     for name, p in model.named_parameters():
         scale = p.grad.abs().max().clamp(min=1.)
         torch.testing.assert_close(
-            grads[name] / scale, p.grad / scale, atol=1e-5, rtol=1e-5,
+            grads[name] / scale,
+            p.grad / scale,
+            atol=1e-5,
+            rtol=1e-5,
             msg=lambda m, n=name: f'{n}: {m}')
 
 
@@ -143,8 +145,9 @@ def test_windows_without_visible_tokens_give_no_nan():
     feats = model(x, mask)
     sum(f.sum() for f in feats).backward()
     assert all(torch.isfinite(f).all() for f in feats)
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters()
-               if p.grad is not None)
+    assert all(
+        torch.isfinite(p.grad).all() for p in model.parameters()
+        if p.grad is not None)
 
 
 def test_state_dict_keys_equal_the_dense_swin():

@@ -31,20 +31,33 @@ TASKS = dict(
         type='EncoderDecoder',
         backbone=dict(type='SharedBackboneSlot'),
         decode_head=dict(
-            type='FCNHead', in_channels=4, channels=4, num_convs=1,
-            num_classes=2, concat_input=False)),
+            type='FCNHead',
+            in_channels=4,
+            channels=4,
+            num_convs=1,
+            num_classes=2,
+            concat_input=False)),
     mmdet=dict(
         type='RetinaNet',
         backbone=dict(type='SharedBackboneSlot'),
         neck=dict(
-            type='ChannelMapper', in_channels=[4], out_channels=4,
-            kernel_size=1, num_outs=1),
+            type='ChannelMapper',
+            in_channels=[4],
+            out_channels=4,
+            kernel_size=1,
+            num_outs=1),
         bbox_head=dict(
-            type='RetinaHead', num_classes=2, in_channels=4, feat_channels=4,
+            type='RetinaHead',
+            num_classes=2,
+            in_channels=4,
+            feat_channels=4,
             stacked_convs=1,
             anchor_generator=dict(
-                type='AnchorGenerator', octave_base_scale=4,
-                scales_per_octave=1, ratios=[1.0], strides=[8]),
+                type='AnchorGenerator',
+                octave_base_scale=4,
+                scales_per_octave=1,
+                ratios=[1.0],
+                strides=[8]),
             bbox_coder=dict(type='DeltaXYWHBBoxCoder'))),
 )
 

@@ -43,7 +43,7 @@ def test_shapes_and_layers():
     with model.using_task('det'):
         outs = model(torch.randn(2, 3, 32, 32))
     assert [tuple(o.shape) for o in outs] == [(2, 16, 8, 8), (2, 32, 4, 4),
-                                            (2, 64, 2, 2), (2, 128, 1, 1)]
+                                              (2, 64, 2, 2), (2, 128, 1, 1)]
     assert model.out_channels == (16, 32, 64, 128)
 
 
@@ -109,10 +109,10 @@ def test_hard_training_gradients_only_for_selected_units():
     sum(o.mean() for o in outs).backward()
     chosen = weights[0].detach().argmax(-1).tolist()
     # ... but only the sampled unit is trained; every controller row learns
-    for l, (name, layer) in enumerate(model.lego.items()):
+    for li, (name, layer) in enumerate(model.lego.items()):
         for k, unit in enumerate(layer.units):
             grads = [p.grad for p in unit.parameters()]
-            if k == chosen[l]:
+            if k == chosen[li]:
                 assert all(g is not None for g in grads), (name, k)
             else:
                 assert all(g is None for g in grads), (name, k)
@@ -128,8 +128,7 @@ def test_eval_runs_only_the_argmax_unit():
     calls = unit_calls(model)
     with model.using_task('det'):
         model(torch.randn(1, 3, 32, 32))
-    expected = {(n, k): int(k == (0 if n == 'stem' else 1))
-                for n, k in calls}
+    expected = {(n, k): int(k == (0 if n == 'stem' else 1)) for n, k in calls}
     assert calls == expected
     assert model.path('det') == [0] + [1] * 16
     # equals the extracted static ResNet on the same path
@@ -212,10 +211,15 @@ def test_dynamic_fine_tuning_loads_units_for_a_new_task(tmp_path):
     """Sec. 3.3: a new task's controller starts uniform on loaded units."""
     source = tiny()
     file = tmp_path / 'gppf.pth'
-    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in
-                                source.state_dict().items()}), file)
-    model = tiny(task_names=('kitti', ), init_cfg=dict(
-        type='Pretrained', checkpoint=str(file), prefix='backbone.'))
+    torch.save(
+        dict(state_dict={
+            f'backbone.{k}': v
+            for k, v in source.state_dict().items()
+        }), file)
+    model = tiny(
+        task_names=('kitti', ),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(file), prefix='backbone.'))
     model.init_weights()
     torch.testing.assert_close(model.lego['layer2_1'].units[1].conv1.weight,
                                source.lego['layer2_1'].units[1].conv1.weight)

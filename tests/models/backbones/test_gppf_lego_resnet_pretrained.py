@@ -11,8 +11,12 @@ from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
 
 def _lego(**kwargs):
     return LegoResNet(
-        task_names=('seg', ), depth=18, num_units=2, stem_channels=64,
-        base_channels=64, **kwargs)
+        task_names=('seg', ),
+        depth=18,
+        num_units=2,
+        stem_channels=64,
+        base_channels=64,
+        **kwargs)
 
 
 def test_plain_resnet_weights_go_into_every_unit(tmp_path):
@@ -20,8 +24,11 @@ def test_plain_resnet_weights_go_into_every_unit(tmp_path):
     plain = ResNet(depth=18)
     path = str(tmp_path / 'r18.pth')
     # mmdet / mmseg checkpoints keep the backbone under 'backbone.'
-    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in
-                                plain.state_dict().items()}), path)
+    torch.save(
+        dict(state_dict={
+            f'backbone.{k}': v
+            for k, v in plain.state_dict().items()
+        }), path)
     lego = _lego(pretrained=path)
     lego.init_weights()
     own = lego.state_dict()
@@ -68,9 +75,11 @@ def test_swin_backbones_and_mmseg_pretrained(tmp_path):
 
     from glid_mm.models.backbones import GLIDSwinTransformer
     from glid_mm.models.backbones.gppf_lego_swin import LegoSwinTransformer
-    cfg = dict(arch=dict(embed_dims=16, depths=[1, 1], num_heads=[1, 1]),
-               img_size=32, stage_cfgs=dict(block_cfgs=dict(window_size=2)),
-               out_indices=(0, 1))
+    cfg = dict(
+        arch=dict(embed_dims=16, depths=[1, 1], num_heads=[1, 1]),
+        img_size=32,
+        stage_cfgs=dict(block_cfgs=dict(window_size=2)),
+        out_indices=(0, 1))
     torch.manual_seed(0)
     source = GLIDSwinTransformer(**cfg)
     path = str(tmp_path / 'swin.pth')
@@ -82,7 +91,9 @@ def test_swin_backbones_and_mmseg_pretrained(tmp_path):
     for key, value in source.state_dict().items():
         torch.testing.assert_close(swin.state_dict()[key], value, msg=key)
     with pytest.raises(ValueError, match='not both'):
-        GLIDSwinTransformer(**cfg, pretrained=path, init_cfg=dict(
-            type='Pretrained', checkpoint=path))
+        GLIDSwinTransformer(
+            **cfg,
+            pretrained=path,
+            init_cfg=dict(type='Pretrained', checkpoint=path))
     with pytest.raises(ValueError, match='load_from'):
         LegoSwinTransformer(task_names=('seg', ), pretrained=path)

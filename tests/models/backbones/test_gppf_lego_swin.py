@@ -12,10 +12,10 @@ from mmseg.structures import SegDataSample
 
 import glid_mm  # noqa: F401
 from glid_mm.engine.hooks import GPPFSelectionLoggerHook
+from glid_mm.models.backbones.gppf_lego_base import BaseLegoBackbone
 from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
 from glid_mm.models.backbones.gppf_lego_swin import LegoSwinTransformer
 from glid_mm.models.converters.gppf_path_export import lego_to_swin_state_dict
-from glid_mm.models.backbones.gppf_lego_base import BaseLegoBackbone
 from glid_mm.registry import MODELS
 
 ARCH = dict(embed_dims=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
@@ -64,8 +64,8 @@ def set_path(model, task, path):
 
 
 def plain_swin(**kwargs):
-    cfg = dict(arch=ARCH, window_size=2, drop_path_rate=0.,
-               out_indices=(0, 1, 2, 3))
+    cfg = dict(
+        arch=ARCH, window_size=2, drop_path_rate=0., out_indices=(0, 1, 2, 3))
     cfg.update(kwargs)
     model = SwinTransformer(**cfg)
     model.eval()  # mmpretrain's train() returns None: no chaining
@@ -116,8 +116,7 @@ def test_layers_and_stage_outputs(kwargs, names):
     # the stage outputs feed mmdet's FPN (and mmseg's UPerHead, below)
     fpn = FPN(in_channels=[32, 64, 128, 256], out_channels=8, num_outs=5)
     assert [tuple(o.shape)[2:] for o in fpn(outs)] == [(16, 16), (8, 8),
-                                                       (4, 4), (2, 2),
-                                                       (1, 1)]
+                                                       (4, 4), (2, 2), (1, 1)]
 
 
 def test_out_indices_select_normed_stage_outputs():
@@ -141,9 +140,9 @@ def test_soft_mixing_is_the_weighted_sum_of_unit_outputs():
     with model.using_task('det'):
         model(images())
     assert set(calls.values()) == {1}  # soft: every unit runs once
-    for l, name in enumerate(model.layer_names):
-        expected = weights[l, 0] * outs[(name, 0)] + \
-            weights[l, 1] * outs[(name, 1)]
+    for li, name in enumerate(model.layer_names):
+        expected = weights[li, 0] * outs[(name, 0)] + \
+            weights[li, 1] * outs[(name, 1)]
         torch.testing.assert_close(outs[name], expected)
         assert not torch.allclose(outs[(name, 0)], outs[(name, 1)])
 
@@ -176,11 +175,11 @@ def test_hard_mode_is_straight_through():
     assert set(weights.unique().tolist()) <= {0.0, 1.0}
     torch.testing.assert_close(weights.sum(-1), torch.ones(6))
     chosen = weights.argmax(-1).tolist()
-    for l, name in enumerate(model.layer_names):
-        torch.testing.assert_close(outs[name], outs[(name, chosen[l])])
+    for li, name in enumerate(model.layer_names):
+        torch.testing.assert_close(outs[name], outs[(name, chosen[li])])
         for k, unit in enumerate(model.lego[name].units):
             grads = [p.grad for p in unit.parameters()]
-            if k == chosen[l]:
+            if k == chosen[li]:
                 assert all(g is not None for g in grads), (name, k)
             else:
                 assert all(g is None for g in grads), (name, k)
@@ -196,8 +195,11 @@ def test_eval_runs_only_the_argmax_unit():
     calls, _ = record(model)
     with torch.no_grad(), model.using_task('det'):
         model(images(1))
-    assert calls == {(n, k): int(k == path[l])
-                     for l, n in enumerate(NAMES) for k in range(2)}
+    assert calls == {
+        (n, k): int(k == path[li])
+        for li, n in enumerate(NAMES)
+        for k in range(2)
+    }
 
 
 def test_tasks_take_different_paths():
@@ -242,7 +244,9 @@ def test_fixed_path_in_training_and_release():
 
 
 @pytest.mark.parametrize('kwargs', [
-    dict(), dict(lego_downsample=True), dict(lego_stem=False),
+    dict(),
+    dict(lego_downsample=True),
+    dict(lego_stem=False),
     dict(out_indices=(0, 2))
 ])
 def test_static_export_equals_the_lego_model_in_mmpretrain_swin(kwargs):
@@ -327,12 +331,18 @@ def test_in_gppf_multi_task_model_with_upernet():
         _scope_='mmseg',
         type='EncoderDecoder',
         data_preprocessor=dict(
-            type='SegDataPreProcessor', mean=[0.] * 3, std=[255.] * 3,
+            type='SegDataPreProcessor',
+            mean=[0.] * 3,
+            std=[255.] * 3,
             size_divisor=32),
         decode_head=dict(
-            type='UPerHead', in_channels=[32, 64, 128, 256],
-            in_index=[0, 1, 2, 3], pool_scales=(1, 2), channels=8,
-            num_classes=3, norm_cfg=dict(type='BN')),
+            type='UPerHead',
+            in_channels=[32, 64, 128, 256],
+            in_index=[0, 1, 2, 3],
+            pool_scales=(1, 2),
+            channels=8,
+            num_classes=3,
+            norm_cfg=dict(type='BN')),
         train_cfg=dict(),
         test_cfg=dict(mode='whole'))
     cls = dict(
@@ -342,20 +352,28 @@ def test_in_gppf_multi_task_model_with_upernet():
         neck=dict(type='GlobalAveragePooling'),
         head=dict(type='LinearClsHead', num_classes=2, in_channels=256))
     torch.manual_seed(0)
-    model = ROOT_MODELS.build(dict(
-        _scope_='mmseg', type='GPPFMultiTaskModel',
-        backbone=dict(type='LegoSwinTransformer', task_names=('seg', 'cls'),
-                      **copy.deepcopy(TINY)),
-        tasks=dict(seg=seg, cls=cls)))
+    model = ROOT_MODELS.build(
+        dict(
+            _scope_='mmseg',
+            type='GPPFMultiTaskModel',
+            backbone=dict(
+                type='LegoSwinTransformer',
+                task_names=('seg', 'cls'),
+                **copy.deepcopy(TINY)),
+            tasks=dict(seg=seg, cls=cls)))
     assert isinstance(model.backbone, LegoSwinTransformer)
     samples = []
     for _ in range(2):
-        s = SegDataSample(metainfo=dict(img_shape=(64, 64),
-                                        ori_shape=(64, 64), task='seg'))
+        s = SegDataSample(
+            metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64), task='seg'))
         s.gt_sem_seg = PixelData(data=torch.randint(0, 3, (1, 64, 64)))
         samples.append(s)
-    data = dict(inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)
-                        for _ in range(2)], data_samples=samples)
+    data = dict(
+        inputs=[
+            torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)
+            for _ in range(2)
+        ],
+        data_samples=samples)
     model.train()
     losses = model(**model.data_preprocessor(data, True), mode='loss')
     loss, log_vars = model.parse_losses(losses)

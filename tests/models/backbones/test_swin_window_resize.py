@@ -22,14 +22,17 @@ def test_window6_checkpoint_loads_into_window7_model():
     pre = build_model(dict(_swin(6), type='GLIDSwinTransformer'))
     fine = build_model(_swin(7))
     key = 'stages.0.blocks.0.attn.w_msa.relative_position_bias_table'
-    state = {k: v for k, v in pre.state_dict().items() if 'mask_token' not in k}
+    state = {
+        k: v
+        for k, v in pre.state_dict().items() if 'mask_token' not in k
+    }
     assert state[key].shape == ((2 * 6 - 1)**2, 1)
     with torch.no_grad():
         state[key].copy_(torch.linspace(-1, 1, state[key].numel())[:, None])
     result = fine.load_state_dict(state, strict=False)
     # the hook drops the old window's index buffers; the model keeps its own
-    assert all(k.endswith('relative_position_index')
-               for k in result.missing_keys)
+    assert all(
+        k.endswith('relative_position_index') for k in result.missing_keys)
     assert not result.unexpected_keys
     table = fine.state_dict()[key]
     assert table.shape == ((2 * 7 - 1)**2, 1)

@@ -3,8 +3,10 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, DefaultScope
 
 import glid_mm  # noqa: F401
-from glid_mm.models.converters.glid_pretrain_to_finetune import (convert_pretrain_to_finetune,
-                                        load_report, part_of)
+from glid_mm.models.converters.glid_pretrain_to_finetune import \
+    convert_pretrain_to_finetune
+from glid_mm.utils.load_check import (by_part, dry_run_report,
+                                      format_load_report, part_of)
 
 PRE = 'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py'
 SEM = 'configs/glid/glid-semseg_swin-nano_1xb8-2k_camvid-128x160.py'
@@ -33,26 +35,31 @@ def test_all_loads_with_only_the_new_head_and_query_embed_missing(
         project_root, pretrain_state):
     kept, dropped = convert_pretrain_to_finetune(pretrain_state, 'all')
     assert all(
-        k.startswith(('head.', 'pyramid_mask_tokens.'))
-        or k.endswith('mask_token') for k in dropped)
+        k.startswith(('head.',
+                      'pyramid_mask_tokens.')) or k.endswith('mask_token')
+        for k in dropped)
     assert sum(k.startswith('pyramid_mask_tokens.') for k in dropped) == 4
     assert any(k.startswith('head.') for k in dropped)
-    report = load_report(_build(project_root, SEM), kept)
-    assert report['missing'] == {
+    report = dry_run_report(_build(project_root, SEM), kept)
+    assert by_part(report['missing']) == {
         'queries': ['decoder.queries.query_embed'],
-        'head': [
-            'decode_head.predictor.fc.weight',
-            'decode_head.predictor.fc.bias'
-        ]
+        'head':
+        ['decode_head.predictor.fc.weight', 'decode_head.predictor.fc.bias']
     }
-    assert report['unexpected'] == {} and report['shape_mismatch'] == {}
-    assert set(report['loaded']) == {'backbone', 'neck', 'decoder',
-                                     'queries'}
+    assert report['unexpected'] == [] and report['mismatch'] == []
+    assert set(by_part(
+        report['loaded'])) == {'backbone', 'neck', 'decoder', 'queries'}
+    text = format_load_report(report, max_keys=None).splitlines()
+    weights = [k for k in kept if not k.endswith('.num_batches_tracked')]
+    assert text[0] == (f'{len(weights)} loaded, 0 resized, 0 computed by the '
+                       'model, 0 shape mismatches, 3 missing, 0 unexpected')
+    assert text[-1] == ('  head: 2 missing (decode_head.predictor.fc.weight, '
+                        'decode_head.predictor.fc.bias)')
 
 
-@pytest.mark.parametrize('mode,parts', [('backbone', {'backbone'}),
-                                        ('backbone+neck',
-                                         {'backbone', 'neck'})])
+@pytest.mark.parametrize('mode,parts',
+                         [('backbone', {'backbone'}),
+                          ('backbone+neck', {'backbone', 'neck'})])
 def test_table4_modes(pretrain_state, mode, parts):
     kept, _ = convert_pretrain_to_finetune(pretrain_state, mode)
     assert {part_of(k) for k in kept} == parts
@@ -78,18 +85,18 @@ def test_resized_position_tables_are_reported_as_loaded(project_root):
     cfg.model.backbone.window_size = 4
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         model = MODELS.build(cfg.model)
-    report = load_report(model, kept)
+    report = dry_run_report(model, kept)
     tables = [
         k for k in model.state_dict()
         if k.endswith('relative_position_bias_table')
     ]
     assert tables
-    resized = report['resized']['backbone']
-    assert len(resized) == len(tables)
-    assert all('checkpoint (25, ' in r and '-> model (49, ' in r
-               for r in resized)
-    assert not any('relative_position' in k
-                   for keys in report['missing'].values() for k in keys)
+    resized = by_part(report['resized'])['backbone']
+    assert [k for k, _, _ in resized] == tables
+    assert all(c[0] == 25 and m[0] == 49 for _, c, m in resized)
+    assert all(k in report['loaded'] for k in tables)
+    assert not any('relative_position' in k for k in report['missing'])
     # dropped by the hook, recomputed by the model for its window
-    assert len(report['model_computed']['backbone']) == len(tables)
-    assert report['shape_mismatch'] == {}
+    assert len(by_part(report['model_computed'])['backbone']) == len(tables)
+    assert report['mismatch'] == []
+    assert ': checkpoint (25, ' in format_load_report(report)

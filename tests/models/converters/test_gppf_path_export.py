@@ -8,8 +8,9 @@ from mmdet.models.backbones import ResNet
 
 import glid_mm  # noqa: F401
 from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
-from glid_mm.models.converters.gppf_path_export import extract_static_backbone, lego_to_resnet_state_dict, task_path
-from glid_mm.models.converters.gppf_path_export import lego_layer_names
+from glid_mm.models.converters.gppf_path_export import (
+    extract_static_backbone, lego_layer_names, lego_to_resnet_state_dict,
+    task_path)
 
 SMALL = dict(depth=50, stem_channels=8, base_channels=4)
 
@@ -43,11 +44,10 @@ def test_extract_from_file_loads_into_mmdet_resnet(checkpoint, tmp_path):
     saved = torch.load(out, weights_only=True)
     assert saved['meta'] == dict(gppf_path=[1] * 16, gppf_task='cls')
     resnet = ResNet(**SMALL)
-    missing, unexpected = resnet.load_state_dict(saved['state_dict'],
-                                                 strict=False)
+    missing, unexpected = resnet.load_state_dict(
+        saved['state_dict'], strict=False)
     assert missing == [] and unexpected == []
-    torch.testing.assert_close(static['conv1.weight'],
-                               lego.stem.conv1.weight)
+    torch.testing.assert_close(static['conv1.weight'], lego.stem.conv1.weight)
     torch.testing.assert_close(static['layer3.5.conv2.weight'],
                                lego.lego['layer3_5'].units[1].conv2.weight)
 
@@ -72,8 +72,9 @@ def test_errors(checkpoint):
     state = torch.load(file, weights_only=True)['state_dict']
     with pytest.raises(KeyError, match="no controller for task 'seg'"):
         task_path(state, 'seg', prefix='backbone.')
-    with pytest.raises(ValueError, match='has 2 entries but the backbone '
-                       'has 16'):
+    with pytest.raises(
+            ValueError, match='has 2 entries but the backbone '
+            'has 16'):
         lego_to_resnet_state_dict(state, [0, 1], prefix='backbone.')
     with pytest.raises(ValueError, match="'layer1_0' has no unit 2"):
         lego_to_resnet_state_dict(state, [2] * 16, prefix='backbone.')

@@ -7,7 +7,9 @@ import sys
 import pytest
 import torch
 
-from glid_mm.models.converters.m3i_to_backbone import load_report, m3i_to_backbone
+from glid_mm.models.converters.m3i_to_backbone import m3i_to_backbone
+from glid_mm.utils.load_check import (CheckpointMismatchError, by_part,
+                                      load_and_report)
 
 TOOL = osp.join('tools', 'model_converters', 'm3i_to_backbone.py')
 TINY_ARCH = dict(
@@ -70,10 +72,10 @@ def test_load_report_into_a_stock_classifier(tiny_state):
             head=dict(
                 type='VisionTransformerClsHead', num_classes=2,
                 in_channels=32)))
-    report = load_report(classifier, state)
-    assert report['missing'] == [] and report['unexpected'] == []
-    assert report['loaded'] == sorted(state)
-    assert all(k.startswith('head.') for k in report['missing_other'])
+    report = load_and_report(classifier, state)
+    assert report['unexpected'] == [] and report['mismatch'] == []
+    assert set(by_part(report['missing'])) <= {'head'}
+    assert sorted(report['loaded']) == sorted(state)
     assert torch.equal(classifier.backbone.cls_token,
                        state['backbone.cls_token'])
     wide = MODELS.build(
@@ -84,8 +86,10 @@ def test_load_report_into_a_stock_classifier(tiny_state):
                 arch='deit-tiny',
                 img_size=32,
                 patch_size=16)))
-    with pytest.raises(ValueError, match='shape mismatch'):
-        load_report(wide, state)
+    before = wide.backbone.cls_token.clone()
+    with pytest.raises(CheckpointMismatchError, match='shape mismatch'):
+        load_and_report(wide, state)
+    assert torch.equal(wide.backbone.cls_token, before)  # nothing loaded
 
 
 def _run_tool(project_root, *args):

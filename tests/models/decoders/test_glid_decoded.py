@@ -19,15 +19,21 @@ IN, C, Q = 8, 16, 5
 
 
 def _decoder_cfg(**kwargs):
-    cfg = dict(type='GLIDDecoder', in_channels=IN, embed_dims=C,
-               num_layers=3, num_heads=2, feedforward_channels=32)
+    cfg = dict(
+        type='GLIDDecoder',
+        in_channels=IN,
+        embed_dims=C,
+        num_layers=3,
+        num_heads=2,
+        feedforward_channels=32)
     cfg.update(kwargs)
     return cfg
 
 
 def _pyramid(batch=2, size=32):
-    return [torch.randn(batch, IN, size // 2**i, size // 2**i)
-            for i in range(4)]
+    return [
+        torch.randn(batch, IN, size // 2**i, size // 2**i) for i in range(4)
+    ]
 
 
 class _Backbone(nn.Module):
@@ -115,14 +121,19 @@ def test_check_query_feat_accepts_good_and_names_bad_inputs():
     feat = torch.zeros(2, 4, 8, 8)
     assert check_query_feat(torch.zeros(3, 2, Q, C), feat, Q, C, 4) is None
     with pytest.raises(ValueError, match=r'num_keypoints'):
-        check_query_feat(torch.zeros(3, 2, Q + 1, C), feat, Q, C, 4,
-                         queries_name='num_keypoints')
+        check_query_feat(
+            torch.zeros(3, 2, Q + 1, C),
+            feat,
+            Q,
+            C,
+            4,
+            queries_name='num_keypoints')
     with pytest.raises(ValueError, match='feat_channels'):
-        check_query_feat(torch.zeros(3, 2, Q, C), torch.zeros(2, 5, 8, 8),
-                         Q, C, 4)
+        check_query_feat(
+            torch.zeros(3, 2, Q, C), torch.zeros(2, 5, 8, 8), Q, C, 4)
     with pytest.raises(ValueError, match='batch of query_states'):
-        check_query_feat(torch.zeros(3, 2, Q, C), torch.zeros(1, 4, 8, 8),
-                         Q, C, 4)
+        check_query_feat(
+            torch.zeros(3, 2, Q, C), torch.zeros(1, 4, 8, 8), Q, C, 4)
 
 
 def test_check_neck_feats():
@@ -153,13 +164,16 @@ def test_mixin_builds_decoder_with_head_queries(mmdet_scope):
 def test_mixin_rejects_a_head_without_queries(mmdet_scope):
     model = _Toy()
     model.head = nn.Linear(2, 2)
-    with pytest.raises(TypeError, match='head must be a GLID query head '
-                       'with num_queries'):
+    with pytest.raises(
+            TypeError, match='head must be a GLID query head '
+            'with num_queries'):
         model.build_glid_decoder(_decoder_cfg(), 'head')
     with pytest.raises(TypeError, match='num_queries / one2many'):
-        model.build_glid_decoder(_decoder_cfg(), 'head',
-                                 queries_attr='num_queries_total',
-                                 requirement='num_queries / one2many')
+        model.build_glid_decoder(
+            _decoder_cfg(),
+            'head',
+            queries_attr='num_queries_total',
+            requirement='num_queries / one2many')
     assert not hasattr(model, 'decoder')
 
 
@@ -209,8 +223,8 @@ MODELS = [
 ]
 
 
-@pytest.mark.parametrize('toolbox,module,name', MODELS,
-                         ids=[m[2] for m in MODELS])
+@pytest.mark.parametrize(
+    'toolbox,module,name', MODELS, ids=[m[2] for m in MODELS])
 def test_every_glid_model_uses_the_mixin(toolbox, module, name):
     pytest.importorskip(toolbox)
     cls = getattr(importlib.import_module(module), name)

@@ -10,13 +10,19 @@ IN, C = 16, 32
 
 
 def _feats(batch=2, size=32):
-    return [torch.randn(batch, IN, size // 2**i, size // 2**i)
-            for i in range(4)]
+    return [
+        torch.randn(batch, IN, size // 2**i, size // 2**i) for i in range(4)
+    ]
 
 
 def _decoder(**kwargs):
-    cfg = dict(in_channels=IN, embed_dims=C, num_layers=6, num_heads=4,
-               feedforward_channels=64, num_queries=5)
+    cfg = dict(
+        in_channels=IN,
+        embed_dims=C,
+        num_layers=6,
+        num_heads=4,
+        feedforward_channels=64,
+        num_queries=5)
     cfg.update(kwargs)
     dec = GLIDDecoder(**cfg)
     dec.init_weights()
@@ -39,8 +45,8 @@ def test_fine_tuning_queries_start_identical():
     """eq. 3 at step 0: every query is [CLS], hence every state is equal."""
     dec = _decoder().eval()
     states = dec(_feats())['query_states']
-    assert torch.allclose(states, states[:, :, :1].expand_as(states),
-                          atol=1e-5)
+    assert torch.allclose(
+        states, states[:, :, :1].expand_as(states), atol=1e-5)
 
 
 def test_explicit_queries_and_every_parameter_gets_gradient():
@@ -50,8 +56,10 @@ def test_explicit_queries_and_every_parameter_gets_gradient():
     out = dec(_feats(), q)['query_states']
     assert out.shape == (3, 2, 8, C)
     out[-1, :, 1:].square().mean().backward()  # [CLS] out of the loss
-    dead = [n for n, p in dec.named_parameters()
-            if p.grad is None or not p.grad.abs().sum() > 0]
+    dead = [
+        n for n, p in dec.named_parameters()
+        if p.grad is None or not p.grad.abs().sum() > 0
+    ]
     assert dead == []
 
 

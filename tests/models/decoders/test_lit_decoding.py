@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from glid_mm.models.decoders.lit_decoding import (beam_search,
-                                                 best_of_n_decode, left_pad,
-                                                 length_penalty, pick_tokens,
-                                                 sample_decode, score_classes)
+                                                  best_of_n_decode, left_pad,
+                                                  length_penalty, pick_tokens,
+                                                  sample_decode, score_classes)
 from glid_mm.models.decoders.lit_text_decoder import LiTTextDecoder
 
 PAD, BOS, EOS, A, B, C = range(6)
@@ -205,8 +205,8 @@ def test_beam_search_batched_beams_match_single(decoder):
 def test_beam_keeps_searching_while_a_live_beam_can_win():
     # 2 beams: '' (p .05) and 'c' (p .045) finish first, but the live 'b c'
     # (p .32 so far) can still win and does: log .288
-    assert beam_search(SCORING, MEM, [[BOS]] * 2, num_beams=2, alpha=0.,
-                       **ARGS)[0] == [B, C]
+    assert beam_search(
+        SCORING, MEM, [[BOS]] * 2, num_beams=2, alpha=0., **ARGS)[0] == [B, C]
 
 
 def test_allowed_tokens_restrict_generation():
@@ -283,10 +283,21 @@ def _bigram_logp(decoder, ids, max_new):
 # SCORING plus rows for what a finished row feeds back (padding): real
 # decoders give finite logits there, a table needs them filled
 SAMPLING = BigramDecoder({
-    **{k: {t: float(SCORING.logp[k, t].exp())
-           for t in range(6)} for k in (BOS, A, B, C)},
-    PAD: {t: 1 / 6 for t in range(6)},
-    EOS: {t: 1 / 6 for t in range(6)},
+    **{
+        k: {
+            t: float(SCORING.logp[k, t].exp())
+            for t in range(6)
+        }
+        for k in (BOS, A, B, C)
+    },
+    PAD: {
+        t: 1 / 6
+        for t in range(6)
+    },
+    EOS: {
+        t: 1 / 6
+        for t in range(6)
+    },
 })
 
 
@@ -297,26 +308,36 @@ def test_best_of_n_keeps_the_most_likely_sample():
     memory = torch.zeros(2 * 16, 1, 4)
     args = dict(eos_id=EOS, pad_id=PAD, max_length=6, temperature=1.)
     ids, scores, lengths = sample_decode(
-        SAMPLING, memory, [[BOS]] * 32, return_scores=True,
-        generator=torch.Generator().manual_seed(3), **args)
+        SAMPLING,
+        memory, [[BOS]] * 32,
+        return_scores=True,
+        generator=torch.Generator().manual_seed(3),
+        **args)
     for row, score, length in zip(ids, scores.tolist(), lengths.tolist()):
-        assert score == pytest.approx(
-            _bigram_logp(SAMPLING, row, 5), abs=1e-5)
+        assert score == pytest.approx(_bigram_logp(SAMPLING, row, 5), abs=1e-5)
         assert length == min(len(row) + 1, 5)
     assert len({tuple(r) for r in ids}) > 2  # the draws differ
     best = best_of_n_decode(
-        SAMPLING, torch.zeros(2, 1, 4), [[BOS]] * 2, num_samples=16,
-        generator=torch.Generator().manual_seed(3), **args)
+        SAMPLING,
+        torch.zeros(2, 1, 4), [[BOS]] * 2,
+        num_samples=16,
+        generator=torch.Generator().manual_seed(3),
+        **args)
     for k in range(2):
         block = scores[16 * k:16 * (k + 1)]
         assert best[k] == ids[16 * k + int(block.argmax())]
     # the likeliest sequence 'b c' (log .288) is among 16 draws here
     assert best == [[B, C], [B, C]]
     single = best_of_n_decode(
-        SAMPLING, torch.zeros(2, 1, 4), [[BOS]] * 2, num_samples=1,
-        generator=torch.Generator().manual_seed(3), **args)
+        SAMPLING,
+        torch.zeros(2, 1, 4), [[BOS]] * 2,
+        num_samples=1,
+        generator=torch.Generator().manual_seed(3),
+        **args)
     assert single == sample_decode(
-        SAMPLING, torch.zeros(2, 1, 4), [[BOS]] * 2,
-        generator=torch.Generator().manual_seed(3), **args)
+        SAMPLING,
+        torch.zeros(2, 1, 4), [[BOS]] * 2,
+        generator=torch.Generator().manual_seed(3),
+        **args)
     with pytest.raises(ValueError, match='num_samples'):
         best_of_n_decode(SAMPLING, memory, [[BOS]], num_samples=0, **args)

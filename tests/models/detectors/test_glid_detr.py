@@ -120,8 +120,8 @@ def test_one2many_matches_repeated_ground_truth(cfg):
     repeated = head._repeat(sample.gt_instances)
     assert len(repeated) == 2 * n_gt
     cls, boxes = head(hidden)
-    manual = head.loss_by_feat(cls[:, :, 300:], boxes[:, :, 300:],
-                               [repeated], [sample.metainfo])
+    manual = head.loss_by_feat(cls[:, :, 300:], boxes[:, :, 300:], [repeated],
+                               [sample.metainfo])
     for key, value in manual.items():
         torch.testing.assert_close(losses[f'{key}_one2many'], value)
     with pytest.raises(ValueError, match='num_queries'):
@@ -205,8 +205,8 @@ def test_pretraining_weights_load_into_detector(cfg, project_root):
     state = {
         k: v
         for k, v in pretrain.state_dict().items()
-        if k.startswith(('backbone.', 'neck.', 'decoder.'))
-        and 'mask_token' not in k
+        if k.startswith(('backbone.', 'neck.',
+                         'decoder.')) and 'mask_token' not in k
     }
     result = model.load_state_dict(state, strict=False)
     missing = set(result.missing_keys)

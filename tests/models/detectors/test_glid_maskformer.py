@@ -5,7 +5,6 @@ Time budget: about 15 s on an idle CPU core (nano model at 160x120).
 import copy
 import os
 import os.path as osp
-import sys
 
 import pytest
 import torch
@@ -16,9 +15,7 @@ from mmengine.registry import init_default_scope
 import glid_mm  # noqa: F401
 from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.registry import build_model
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from mask_oracle import ground_truth_outputs  # noqa: E402
+from glid_test_helpers.mask_oracle import ground_truth_outputs
 
 pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
 
@@ -225,8 +222,8 @@ def test_panoptic_trains_and_reports_pq_through_train_tool(
                                             ('panoptic', True),
                                             ('instance', False),
                                             ('instance', True)])
-def test_metrics_of_ground_truth_predictions(ins_cfg, pan_cfg, which,
-                                             shuffle, tmp_path):
+def test_metrics_of_ground_truth_predictions(ins_cfg, pan_cfg, which, shuffle,
+                                             tmp_path):
     """GLIDMaskFormer's inference (mmdet's fusion head, rescaling to the
     original size) and the config's evaluator on head outputs that encode
     the ground truth of two real images: high PQ / mask AP, and low when

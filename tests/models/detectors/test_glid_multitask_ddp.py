@@ -5,42 +5,22 @@ in every process's graph, and the gradients equal one process holding the
 global batch of 4; then the nano multi-task config trains 3 iterations
 under ``tools/dist_train.sh`` with 2 processes and batch 2 per process.
 """
-import json
-import os
 import os.path as osp
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mt_ddp_workers import CFG, ITERS, reference, worker  # noqa: E402
+from glid_test_helpers.dist import dist_train, spawn
+from glid_test_helpers.mt_ddp_workers import CFG, ITERS, reference, worker
+from glid_tools.stack_demo import read_scalars
 
 pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
 def ddp_results(tmp_path_factory, project_root, data_root):
     out_dir = str(tmp_path_factory.mktemp('mt_ddp'))
-    ctx = mp.start_processes(
-        worker, args=(free_port(), out_dir, project_root, data_root),
-        nprocs=2, join=False, start_method='spawn')
-    deadline = time.time() + 400
-    while not ctx.join(timeout=5):
-        if time.time() > deadline:
-            for p in ctx.processes:
-                p.kill()
-            pytest.fail('workers did not finish in 400 s (deadlock?)')
+    spawn(worker, (out_dir, project_root, data_root), timeout=400)
     return [
         torch.load(osp.join(out_dir, f'rank{r}.pth'), weights_only=True)
         for r in range(2)
@@ -82,8 +62,9 @@ def test_gradients_equal_one_process_with_the_global_batch(ddp_results):
             got = ranks[rank][it]['grads']
             assert set(got) == set(expected)  # every head, every process
             errors = {
-                key: float((got[key] - value).norm() /
-                           value.norm().clamp_min(1e-12))
+                key:
+                float(
+                    (got[key] - value).norm() / value.norm().clamp_min(1e-12))
                 for key, value in expected.items()
             }
             worst = max(errors, key=errors.get)
@@ -97,24 +78,12 @@ def test_gradients_equal_one_process_with_the_global_batch(ddp_results):
 def test_multitask_config_trains_with_dist_train(tmp_path, project_root):
     """The reported failure: 2 gloo processes, batch 2 per process, stopped
     at iteration 2 with DDP's unfinished-reduction error."""
-    env = dict(
-        os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1',
-        PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
-    done = subprocess.run(
-        ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir',
-         str(tmp_path), '--cfg-options', 'train_cfg.max_iters=3',
-         'train_cfg.val_interval=100', 'train_dataloader.batch_size=2',
-         'default_hooks.logger.interval=1',
-         'default_hooks.checkpoint.interval=3'],
-        cwd=project_root, env=env, capture_output=True, text=True,
-        timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    logs = sorted(
-        osp.join(root, f) for root, _, files in os.walk(tmp_path)
-        for f in files if f == 'scalars.json')
-    assert logs
-    with open(logs[-1]) as f:
-        records = [json.loads(line) for line in f if line.strip()]
+    dist_train(CFG, tmp_path, 'train_cfg.max_iters=3',
+               'train_cfg.val_interval=100', 'train_dataloader.batch_size=2',
+               'default_hooks.logger.interval=1',
+               'default_hooks.checkpoint.interval=3')
+    records = read_scalars(str(tmp_path))
     assert [r['iter'] for r in records if 'loss' in r] == [1, 2, 3]
-    assert all(torch.isfinite(torch.tensor(r['loss'])) for r in records
-               if 'loss' in r)
+    assert all(
+        torch.isfinite(torch.tensor(r['loss'])) for r in records
+        if 'loss' in r)

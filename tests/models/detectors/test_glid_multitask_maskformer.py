@@ -6,7 +6,6 @@ Nano model at 160x120; about 40 s on an idle CPU core.
 """
 import copy
 import os.path as osp
-import sys
 
 import pytest
 import torch
@@ -16,9 +15,7 @@ from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
 from glid_mm.registry import build_model
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from mask_oracle import ground_truth_outputs  # noqa: E402
+from glid_test_helpers.mask_oracle import ground_truth_outputs
 
 CFG = 'configs/glid/glid-mtseg_swin-nano_1xb3-500i_coco-panoptic-samples-' \
       '320x240.py'
@@ -66,7 +63,8 @@ def test_only_the_linear_heads_are_per_task(cfg):
     }
     assert per_task == {
         f'task_heads.{t}.predictor.fc.{w}'
-        for t in model.tasks for w in ('weight', 'bias')
+        for t in model.tasks
+        for w in ('weight', 'bias')
     }
     # class outputs: semantic 133 + 1, instance 80 + 1, panoptic 133 + 1;
     # mask embedding 32
@@ -74,8 +72,8 @@ def test_only_the_linear_heads_are_per_task(cfg):
         t: model.task_heads[t].predictor.fc.out_features
         for t in model.tasks
     }
-    assert sizes == dict(semantic=134 + 32, instance=81 + 32,
-                         panoptic=134 + 32)
+    assert sizes == dict(
+        semantic=134 + 32, instance=81 + 32, panoptic=134 + 32)
     assert not hasattr(model, 'panoptic_head')
     bad = copy.deepcopy(cfg.model)
     bad.tasks = ('semantic', 'depth')
@@ -195,7 +193,9 @@ def test_mask_normaliser_is_mmdets(cfg, monkeypatch):
     Mask2FormerHead would all-reduce for the same targets: positives per
     image, at least 1 (an image without things still counts 1 for the
     instance task)."""
-    import glid_mm.models.detectors.glid_multitask_maskformer as mt
+    import functools
+
+    from mmdet.models.dense_heads import Mask2FormerHead
     from mmdet.models.dense_heads import mask2former_head as m2f
     torch.manual_seed(0)
     model = build_model(cfg.model)
@@ -207,25 +207,30 @@ def test_mask_normaliser_is_mmdets(cfg, monkeypatch):
     sample.gt_instances = sample.gt_instances[:0]  # no things here
     data = model.data_preprocessor(batch, training=True)
     handed = []
-    context = mt._global_mask_count
+    for task in model.tasks:
+        head = model.task_heads[task]
 
-    def recording(value):
-        handed.append(value)
-        return context(value)
+        def recording(value, context=head.given_mask_count):
+            handed.append(value)
+            return context(value)
 
-    monkeypatch.setattr(mt, '_global_mask_count', recording)
+        monkeypatch.setattr(head, 'given_mask_count', recording)
     with torch.no_grad():
         model.loss(data['inputs'], data['data_samples'])
         x = model.extract_feat(data['inputs'])
         seen = []
-        monkeypatch.setattr(m2f, 'reduce_mean',
-                            lambda t: (seen.append(float(t)), t)[1])
+        monkeypatch.setattr(m2f, 'reduce_mean', lambda t:
+                            (seen.append(float(t)), t)[1])
         expected = []
         for task in model.tasks:
             head = model.task_heads[task]
+            # mmdet's own single-block loss, which all-reduces the count
+            monkeypatch.setattr(
+                head, '_loss_by_feat_single',
+                functools.partial(Mask2FormerHead._loss_by_feat_single, head))
             seen.clear()
-            head.loss_by_feat(*head(x), *model._task_targets(
-                task, data['data_samples']))
+            head.loss_by_feat(*head(x),
+                              *model._task_targets(task, data['data_samples']))
             assert len(set(seen)) == 1  # one count, every decoder block
             expected.append(seen[0])
     assert handed == expected

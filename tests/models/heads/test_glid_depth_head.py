@@ -55,8 +55,7 @@ def test_bin_centers_eq5_hand_example():
     # extreme lengths: centres stay inside [d_min, d_max], increasing
     lengths = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     c = head.bin_centers(lengths)
-    assert torch.allclose(c, torch.tensor([[3.0, 5.0, 5.0], [1.0, 1.0,
-                                                               3.0]]))
+    assert torch.allclose(c, torch.tensor([[3.0, 5.0, 5.0], [1.0, 1.0, 3.0]]))
     c = head.bin_centers(torch.rand(4, 7).softmax(-1))
     assert (c > 1.0).all() and (c < 5.0).all()
     assert (c.diff(dim=-1) > 0).all()
@@ -80,8 +79,7 @@ def test_depth_is_center_weighted_sum_of_softmax_bins():
             depth = (centers[:, None, None] * probs).sum(0)
             assert torch.allclose(out['centers'][layer, i], centers)
             assert torch.allclose(out['probs'][layer, i], probs, atol=1e-6)
-            assert torch.allclose(
-                out['depth'][layer, i, 0], depth, atol=1e-5)
+            assert torch.allclose(out['depth'][layer, i, 0], depth, atol=1e-5)
     assert (out['depth'] > 0.5).all() and (out['depth'] < 8.0).all()
 
 
@@ -137,8 +135,8 @@ def test_bad_arguments_raise():
         head((torch.zeros(1, 4, 2, 2), ))
     with pytest.raises(ValueError, match='num_queries'):
         from glid_mm.models.segmentors import GLIDDepthEstimator  # noqa
-        c = Config.fromfile(osp.join(
-            osp.dirname(__file__), '..', '..', '..', TINY))
+        c = Config.fromfile(
+            osp.join(osp.dirname(__file__), '..', '..', '..', TINY))
         c.model.decoder.num_queries = 10  # the head's 64 is the only source
         build_model(c.model)
 
@@ -163,12 +161,14 @@ def test_every_parameter_gets_a_gradient_and_loss_keys(cfg):
     model.init_weights()
     data = model.data_preprocessor(_fixed_batch(cfg, [0, 1]), training=True)
     losses = model.loss(**data)
-    assert set(losses) == {'decode.loss_depth', 'decode.d0.loss_depth',
-                           'decode.d1.loss_depth'}  # 3 decoder blocks
+    assert set(losses) == {
+        'decode.loss_depth', 'decode.d0.loss_depth', 'decode.d1.loss_depth'
+    }  # 3 decoder blocks
     sum(losses.values()).backward()
-    missing = [n for n, p in model.named_parameters()
-               if p.requires_grad and (p.grad is None
-                                       or not p.grad.abs().sum() > 0)]
+    missing = [
+        n for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)
+    ]
     assert not missing, missing
 
 
@@ -194,8 +194,7 @@ def test_loss_falls_on_redwood_and_depth_metric_runs(cfg, tmp_path):
 
     with torch.no_grad():
         model.eval()
-        val = model.data_preprocessor(
-            _fixed_batch(cfg, [0]), training=False)
+        val = model.data_preprocessor(_fixed_batch(cfg, [0]), training=False)
         pred = model.predict(**val)[0].pred_depth_map.data
     assert pred.shape == (1, 480, 640)  # resized to the original frame
     assert (pred > 1e-3).all() and (pred < 10.0).all()

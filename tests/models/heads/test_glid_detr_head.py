@@ -70,8 +70,12 @@ def test_builds_in_mmdet_registry_with_two_linear_layers():
 def test_size_at_the_paper_widths():
     """The docstring's count: C = 512, 80 COCO classes (supp. Table 3 gives
     0.5 M; see the class docstring)."""
-    head = _head(num_classes=80, embed_dims=512, num_queries=300,
-                 num_queries_one2many=1500, k_one2many=6)
+    head = _head(
+        num_classes=80,
+        embed_dims=512,
+        num_queries=300,
+        num_queries_one2many=1500,
+        k_one2many=6)
     n = sum(p.numel() for p in head.parameters())
     assert n == 512 * 81 + 81 + 512 * 4 + 4 == 43_605
 
@@ -94,13 +98,14 @@ def test_detr_class_weights_and_sigmoid_variant():
     assert head.bg_cls_weight == pytest.approx(0.1)
     assert list(head.loss_cls.class_weight) == pytest.approx([1.] * K + [.1])
     # bg_cls_weight defaults to class_weight (mmdet DETRHead's rule)
-    head = _head(loss_cls=dict(
-        type='CrossEntropyLoss', use_sigmoid=False, class_weight=0.5))
+    head = _head(
+        loss_cls=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, class_weight=0.5))
     assert head.bg_cls_weight == pytest.approx(0.5)
     assert list(head.loss_cls.class_weight) == pytest.approx([.5] * (K + 1))
     # a sigmoid loss: no "no object" class, no background weight
-    head = _head(loss_cls=dict(
-        type='FocalLoss', use_sigmoid=True, bg_cls_weight=0.1))
+    head = _head(
+        loss_cls=dict(type='FocalLoss', use_sigmoid=True, bg_cls_weight=0.1))
     assert head.bg_cls_weight == 0.0
     assert head.fc_cls.out_features == K
 
@@ -138,8 +143,8 @@ def test_losses_on_one_query_by_hand():
     hull = (torch.max(p[2], g[2]) - torch.min(p[0], g[0])) * \
         (torch.max(p[3], g[3]) - torch.min(p[1], g[1]))
     giou = inter / union - (hull - union) / hull
-    torch.testing.assert_close(losses['loss_iou'], 2 * (1 - giou),
-                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        losses['loss_iou'], 2 * (1 - giou), rtol=1e-4, atol=1e-5)
 
 
 def test_no_object_weight_in_the_class_loss():
@@ -189,8 +194,8 @@ def test_one2many_is_the_loss_on_repeated_ground_truth_times_lambda():
     repeated = head._repeat(sample.gt_instances)
     assert len(repeated) == 2  # k_one2many copies
     assert repeated.labels.tolist() == [1, 1]
-    assert torch.equal(repeated.bboxes, sample.gt_instances.bboxes.repeat(
-        2, 1))
+    assert torch.equal(repeated.bboxes,
+                       sample.gt_instances.bboxes.repeat(2, 1))
     losses = head.loss(hidden, [sample])
     cls, boxes = head(hidden)
     manual = head.loss_by_feat(cls[:, :, 4:], boxes[:, :, 4:], [repeated],
@@ -203,8 +208,8 @@ def test_no_hybrid_group_when_num_queries_one2many_is_zero():
     torch.manual_seed(0)
     head = _head(num_queries_one2many=0)
     assert head.num_queries_total == 4
-    losses = head.loss(torch.randn(1, 1, 4, C),
-                       [_sample([[1., 1., 9., 9.]], [0])])
+    losses = head.loss(
+        torch.randn(1, 1, 4, C), [_sample([[1., 1., 9., 9.]], [0])])
     assert not [k for k in losses if 'one2many' in k]
 
 
@@ -216,7 +221,8 @@ def test_group_attn_mask_by_hand():
         [1, 1, 0, 0, 0],
         [1, 1, 0, 0, 0],
         [1, 1, 0, 0, 0],
-    ], dtype=torch.bool)
+    ],
+                            dtype=torch.bool)
     assert torch.equal(mask, expected)
     assert not GLIDDETRHead.group_attn_mask(3, 0).any()
 
@@ -271,8 +277,9 @@ def test_mlp_layers_box_mlp():
      'loss_cls must be a config dict with a "type"'),
     (dict(loss_cls=dict(type='CrossEntropyLoss', class_weight=[1., 2.])),
      TypeError, 'class_weight must be a float'),
-    (dict(loss_cls=dict(
-        type='CrossEntropyLoss', class_weight=1., bg_cls_weight=1)),
+    (dict(
+        loss_cls=dict(
+            type='CrossEntropyLoss', class_weight=1., bg_cls_weight=1)),
      TypeError, 'bg_cls_weight must be a float'),
 ])
 def test_bad_arguments(kwargs, error, match):
@@ -287,5 +294,4 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r'hidden_states must be \[L, B, Q'):
         head(torch.randn(1, 1, 10, C + 1))
     with pytest.raises(ValueError, match='got 7 query states'):
-        head.loss(torch.randn(1, 1, 7, C), [_sample([[1., 1., 5., 5.]],
-                                                    [0])])
+        head.loss(torch.randn(1, 1, 7, C), [_sample([[1., 1., 5., 5.]], [0])])

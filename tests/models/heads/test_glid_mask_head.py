@@ -9,9 +9,9 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData, PixelData
 
 import glid_mm  # noqa: F401
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.models.heads import GLIDMaskHead, GLIDMaskPredictor
 from glid_mm.models.heads.glid_mask_head import MASK2FORMER_TRAIN_CFG
-from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 
 L, B, Q, C, CM, S = 3, 2, 6, 16, 8, 16  # layers, batch, queries, widths, 1/4
 
@@ -82,9 +82,62 @@ def test_forward_is_the_predictor_on_every_block():
 def test_reuses_mask2former_matching_and_losses():
     assert GLIDMaskHead._get_targets_single is \
         Mask2FormerHead._get_targets_single
-    assert GLIDMaskHead._loss_by_feat_single is \
-        Mask2FormerHead._loss_by_feat_single
     assert isinstance(_head().predictor, GLIDMaskPredictor)
+
+
+@pytest.mark.parametrize('num_things', [2, 0])
+def test_single_block_loss_equals_mmdet(num_things):
+    """The written-out ``_loss_by_feat_single`` (split into named steps so
+    that a caller can hand over the mask count) computes what mmdet's
+    Mask2Former method computes, values and gradients, on one input."""
+    head = _head()
+    x = _inputs()
+    samples = [_sample(num_things), _sample(num_things=1)]
+    gts = head.preprocess_gt([s.gt_instances for s in samples],
+                             [s.gt_sem_seg for s in samples])
+    metas = [s.metainfo for s in samples]
+    results = []
+    for fn in (GLIDMaskHead._loss_by_feat_single,
+               Mask2FormerHead._loss_by_feat_single):
+        head.zero_grad()
+        cls, masks = head(x)
+        torch.manual_seed(3)  # the same uncertain points
+        losses = fn(head, cls[-1], masks[-1], gts, metas)
+        sum(losses).backward()
+        results.append(([v.detach() for v in losses],
+                        head.predictor.fc.weight.grad.clone()))
+    (ours, our_grad), (theirs, their_grad) = results
+    assert len(ours) == 3
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(our_grad, their_grad)
+
+
+def test_given_mask_count_replaces_the_reduced_count():
+    """Mask and dice losses scale as 1 / count; the class loss does not;
+    outside the context the head normalises as mmdet again."""
+    head = _head()
+    x = _inputs()
+    samples = [_sample(), _sample(num_things=1)]
+
+    def losses(count=None):
+        torch.manual_seed(3)
+        if count is None:
+            return head.loss(x, samples)
+        with head.given_mask_count(count):
+            return head.loss(x, samples)
+
+    plain = losses()
+    # 2 images with 2 + 1 things + 2 stuff each = 7 masks: the local count
+    doubled = losses(2 * 7 / 1)
+    torch.testing.assert_close(doubled['loss_cls'], plain['loss_cls'])
+    torch.testing.assert_close(doubled['loss_mask'], plain['loss_mask'] / 2)
+    torch.testing.assert_close(doubled['loss_dice'], plain['loss_dice'] / 2)
+    assert head._given_mask_count is None
+    torch.testing.assert_close(losses()['loss_mask'], plain['loss_mask'])
+    with pytest.raises(ValueError, match='positive'):
+        with head.given_mask_count(0.):
+            pass
 
 
 def test_loss_supervises_every_block():

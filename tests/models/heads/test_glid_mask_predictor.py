@@ -8,8 +8,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
-from glid_mm.models.heads import GLIDMaskPredictor
 from glid_mm.models.decoders.glid_decoded import build_query_decoder
+from glid_mm.models.heads import GLIDMaskPredictor
 
 # supp. Table 3 (parameters of each task head)
 TABLE3 = {'semseg': 0.9e6, 'insseg': 0.6e6, 'panseg': 0.9e6}

@@ -8,10 +8,10 @@ from mmseg.models.decode_heads import Mask2FormerHead as MMSegMask2FormerHead
 from mmseg.structures import SegDataSample
 
 import glid_mm  # noqa: F401
+from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 from glid_mm.models.heads import (GLIDMaskHead, GLIDMaskPredictor,
                                   GLIDMaskSegHead)
 from glid_mm.models.heads.glid_mask_head import MASK2FORMER_TRAIN_CFG
-from glid_mm.models.decoders.glid_decoded import GLIDDecoded
 
 L, B, Q, C, CM, S, K = 3, 2, 6, 16, 8, 8, 4
 

@@ -17,8 +17,8 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import glid_mm  # noqa: F401
-from glid_mm.models.heads import GLIDPoseHead
 from glid_mm.models.decoders.glid_decoded import GLIDDecoded
+from glid_mm.models.heads import GLIDPoseHead
 from glid_mm.registry import build_model
 
 TINY = 'configs/glid/glid-pose_swin-nano_1xb4-60e_coco-samples-256x192.py'
@@ -105,8 +105,8 @@ def test_bad_arguments_raise(cfg):
     with pytest.raises(TypeError, match='GLIDDecoded'):
         head((torch.zeros(1, 4, 2, 2), ))
     with pytest.raises(ValueError, match='feat_level'):
-        _head(feat_level=2)(GLIDDecoded((torch.zeros(1, 4, 2, 2), ),
-                                        torch.zeros(1, 1, 3, 8)))
+        _head(feat_level=2)(
+            GLIDDecoded((torch.zeros(1, 4, 2, 2), ), torch.zeros(1, 1, 3, 8)))
     bad = copy.deepcopy(cfg.model)
     bad.decoder.num_queries = 20  # the head's 17 is the only source
     with pytest.raises(ValueError, match='num_queries'):
@@ -132,9 +132,10 @@ def test_every_parameter_gets_a_gradient(cfg):
     assert model.head(feats).shape == (2, 17, 64, 48)  # 1/4 of 256x192
     losses = model.loss(**data)
     losses['loss_kpt'].backward()
-    missing = [n for n, p in model.named_parameters()
-               if p.requires_grad and (p.grad is None
-                                       or not p.grad.abs().sum() > 0)]
+    missing = [
+        n for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)
+    ]
     assert not missing, missing
 
 

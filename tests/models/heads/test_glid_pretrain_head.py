@@ -99,8 +99,8 @@ def test_norm_pix_target():
     expected = (raw - raw.mean(-1, keepdim=True)) / (
         raw.var(-1, keepdim=True) + 1e-6)**.5
     torch.testing.assert_close(target[0], expected)
-    torch.testing.assert_close(target.mean(-1), torch.zeros(1, 2),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        target.mean(-1), torch.zeros(1, 2), atol=1e-5, rtol=0)
 
 
 def test_loss_is_mse_over_masked_patches_only():
@@ -132,8 +132,10 @@ def test_loss_reaches_the_predictor():
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize('kwargs', [
-    dict(in_channels=0), dict(patch_size=0), dict(img_channels=-1)])
+@pytest.mark.parametrize(
+    'kwargs', [dict(in_channels=0),
+               dict(patch_size=0),
+               dict(img_channels=-1)])
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError, match='must be positive'):
         _head(**kwargs)
@@ -141,7 +143,10 @@ def test_bad_arguments(kwargs):
 
 def test_prediction_and_target_shapes_must_match():
     head = _head()
-    with pytest.raises(ValueError, match=r'prediction \(1, 2, 11\) and '
-                       r'target \(1, 2, 12\) differ'):
-        head.loss(torch.zeros(1, 2, 11), torch.zeros(1, 3, 4, 4),
-                  torch.tensor([[0, 1]]))
+    with pytest.raises(
+            ValueError,
+            match=r'prediction \(1, 2, 11\) and '
+            r'target \(1, 2, 12\) differ'):
+        head.loss(
+            torch.zeros(1, 2, 11), torch.zeros(1, 3, 4, 4),
+            torch.tensor([[0, 1]]))

@@ -10,8 +10,13 @@ from glid_mm.models.heads.glid_mask_predictor import (GLIDMaskPredictor,
                                                       top_layer)
 from glid_mm.registry import build_model
 
-TABLE3 = dict(pose=0.6e6, det=0.5e6, semseg=0.9e6, insseg=0.6e6,
-              panseg=0.9e6, depth=1.3e6)
+TABLE3 = dict(
+    pose=0.6e6,
+    det=0.5e6,
+    semseg=0.9e6,
+    insseg=0.6e6,
+    panseg=0.9e6,
+    depth=1.3e6)
 
 
 def _n(module):
@@ -69,8 +74,7 @@ def test_top_layer():
 
 def test_mlp_mask_predictor_forward_and_gradients():
     torch.manual_seed(0)
-    pred = GLIDMaskPredictor(5, in_channels=16, mask_channels=8,
-                             mlp_layers=3)
+    pred = GLIDMaskPredictor(5, in_channels=16, mask_channels=8, mlp_layers=3)
     q = torch.randn(2, 3, 4, 16)  # [L, B, Q, C]
     feat = torch.randn(3, 8, 6, 6)
     cls, masks = pred(q, feat)

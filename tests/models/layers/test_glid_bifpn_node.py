@@ -30,9 +30,14 @@ class _Node(nn.Module):
         super().__init__()
         self.fuse = WeightedFusion(2, eps)
         self.conv = DepthwiseSeparableConvModule(
-            C, C, 3, padding=1,
+            C,
+            C,
+            3,
+            padding=1,
             norm_cfg=norm_cfg or dict(type='BN'),
-            act_cfg=act_cfg, dw_norm_cfg=None, dw_act_cfg=None)
+            act_cfg=act_cfg,
+            dw_norm_cfg=None,
+            dw_act_cfg=None)
         self.act = nn.SiLU()
 
     def pre(self, same, other):
@@ -85,8 +90,13 @@ def _run(node, recompute, inputs, weight):
 def _compare(ref, new, inputs_kw=None, skip=()):
     """Outputs, gradients and buffers of the two nodes of ``_pair``."""
     inputs_kw = inputs_kw or {}
-    weight = torch.randn(2, C, 6, 6, dtype=torch.float64,
-                         generator=torch.Generator().manual_seed(2))
+    weight = torch.randn(
+        2,
+        C,
+        6,
+        6,
+        dtype=torch.float64,
+        generator=torch.Generator().manual_seed(2))
     r_out, r_grads, r_bufs = _run(ref, False, _inputs(**inputs_kw), weight)
     n_out, n_grads, n_bufs = _run(new, True, _inputs(**inputs_kw), weight)
     torch.testing.assert_close(n_out, r_out, rtol=1e-10, atol=1e-10)
@@ -98,7 +108,10 @@ def _compare(ref, new, inputs_kw=None, skip=()):
             assert n_grads[name] is None, name
             continue
         torch.testing.assert_close(
-            n_grads[name], r_grads[name], rtol=1e-8, atol=1e-10,
+            n_grads[name],
+            r_grads[name],
+            rtol=1e-8,
+            atol=1e-10,
             msg=lambda m, n=name: f'{n}: {m}')
     for name in r_bufs:  # statistics updated once, as the plain node does
         torch.testing.assert_close(n_bufs[name], r_bufs[name])
@@ -108,16 +121,19 @@ def _compare(ref, new, inputs_kw=None, skip=()):
 # ----------------------------------------------------------------------
 # which path
 # ----------------------------------------------------------------------
-@pytest.mark.parametrize('kwargs, train, fusable', [
-    (dict(), True, True),
-    (dict(), False, False),  # eval: BN uses running statistics
-    (dict(norm_cfg=dict(type='BN', momentum=None)), True, True),
-    (dict(norm_cfg=dict(type='BN', affine=False)), True, False),
-    (dict(norm_cfg=dict(type='BN', track_running_stats=False)), True, False),
-    (dict(norm_cfg=dict(type='GN', num_groups=2)), True, False),
-    (dict(norm_cfg=dict(type='SyncBN')), True, False),
-    (dict(act_cfg=dict(type='ReLU')), True, False),  # act after the norm
-])
+@pytest.mark.parametrize(
+    'kwargs, train, fusable',
+    [
+        (dict(), True, True),
+        (dict(), False, False),  # eval: BN uses running statistics
+        (dict(norm_cfg=dict(type='BN', momentum=None)), True, True),
+        (dict(norm_cfg=dict(type='BN', affine=False)), True, False),
+        (dict(norm_cfg=dict(type='BN', track_running_stats=False)), True,
+         False),
+        (dict(norm_cfg=dict(type='GN', num_groups=2)), True, False),
+        (dict(norm_cfg=dict(type='SyncBN')), True, False),
+        (dict(act_cfg=dict(type='ReLU')), True, False),  # act after the norm
+    ])
 def test_fusable_conditions(kwargs, train, fusable):
     pw = _Node(**kwargs).train(train).conv.pointwise_conv
     assert _fusable(pw) is fusable
@@ -183,11 +199,13 @@ def test_nothing_to_differentiate_runs_the_plain_node(mode):
 # ----------------------------------------------------------------------
 # the fused path against plain autograd
 # ----------------------------------------------------------------------
-@pytest.mark.parametrize('gamma', [
-    None,  # random signs
-    [-1.5, -0.3, -2.0, -0.7],  # all negative: the sign is kept
-    [1e-3, -1e-3, 2e-4, 1.0],  # small but above the clamp
-])
+@pytest.mark.parametrize(
+    'gamma',
+    [
+        None,  # random signs
+        [-1.5, -0.3, -2.0, -0.7],  # all negative: the sign is kept
+        [1e-3, -1e-3, 2e-4, 1.0],  # small but above the clamp
+    ])
 @pytest.mark.parametrize('momentum', [0.1, None])
 def test_fused_path_equals_plain_autograd(gamma, momentum):
     node, ref = _pair(gamma, norm_cfg=dict(type='BN', momentum=momentum))
@@ -208,8 +226,8 @@ def test_zero_bn_weight_is_clamped_not_divided_by():
     g_gamma = grads['conv.pointwise_conv.bn.weight']
     assert torch.isfinite(g_gamma).all()
     ref_gamma = ref.conv.pointwise_conv.norm.weight.grad
-    torch.testing.assert_close(g_gamma[1:], ref_gamma[1:], rtol=1e-8,
-                               atol=1e-10)
+    torch.testing.assert_close(
+        g_gamma[1:], ref_gamma[1:], rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize('grads', [(True, False), (False, True),

@@ -14,8 +14,9 @@ def _layer():
 
 def test_attention_maps_are_a_distribution_and_output_is_unchanged():
     layer = _layer()
-    q, mem, pos = torch.randn(2, 3, 16), torch.randn(2, 10, 16), torch.randn(
-        2, 10, 16)
+    q, mem, pos = torch.randn(2, 3,
+                              16), torch.randn(2, 10,
+                                               16), torch.randn(2, 10, 16)
     plain = layer(q, key=mem, value=mem, key_pos=pos)
     out, w = layer(q, key=mem, value=mem, key_pos=pos, return_attn=True)
     assert torch.allclose(plain, out, atol=1e-6)
@@ -28,6 +29,5 @@ def test_cross_attn_mask_is_respected():
     q, mem = torch.randn(1, 2, 16), torch.randn(1, 6, 16)
     mask = torch.zeros(2, 2, 6, dtype=torch.bool)  # [B * heads, Q, K]
     mask[:, :, 3:] = True
-    _, w = layer(q, key=mem, value=mem, cross_attn_mask=mask,
-                 return_attn=True)
+    _, w = layer(q, key=mem, value=mem, cross_attn_mask=mask, return_attn=True)
     assert torch.all(w[..., 3:] == 0)

@@ -54,5 +54,5 @@ def test_errors():
     with pytest.raises(RuntimeError, match='num_queries=0'):
         GLIDQueries(8, with_mask_token=True).finetune_queries(1)
     with pytest.raises(ValueError, match=r'pos_embed must be \[B, N, 8\]'):
-        GLIDQueries(8, with_mask_token=True).pretrain_queries(
-            torch.zeros(1, 2, 4))
+        GLIDQueries(
+            8, with_mask_token=True).pretrain_queries(torch.zeros(1, 2, 4))

@@ -74,14 +74,16 @@ def test_merged_positions_halve_the_unit_and_refuse_odd_widths():
     assert merged.units is units and merged.unit_grid == (3, 3)
     assert merged.y.shape == (2, 4 * 2 * 2)
     # a merged token sits at the top-left token of its 2x2 group / 2
-    assert torch.equal(merged.y, pos.y.view(2, 4, 2, 2, 2, 2)[:, :, :, 0, :,
-                                                               0].flatten(1)
-                       // 2)
+    assert torch.equal(
+        merged.y,
+        pos.y.view(2, 4, 2, 2, 2, 2)[:, :, :, 0, :, 0].flatten(1) // 2)
     once = merged.merged()
     assert once.t == 1 and once.hw == (3, 3)
     assert torch.equal(_flat(once), units)  # one token per unit
-    with pytest.raises(ValueError, match='1 tokens wide at this stage; 2x2 '
-                       'patch merging needs an even width'):
+    with pytest.raises(
+            ValueError,
+            match='1 tokens wide at this stage; 2x2 '
+            'patch merging needs an even width'):
         once.merged()
     with pytest.raises(ValueError, match='3 tokens wide'):
         VisiblePositions(units, (3, 3), 3).merged()
@@ -90,12 +92,14 @@ def test_merged_positions_halve_the_unit_and_refuse_odd_widths():
 # ----------------------------------------------------------------------
 # effective_window
 # ----------------------------------------------------------------------
-@pytest.mark.parametrize('hw, pad_small_map, expected', [
-    ((14, 14), False, (7, 3)),
-    ((9, 7), False, (7, 0)),  # the map is one window high: no shift
-    ((9, 7), True, (7, 3)),
-    ((5, 9), True, (7, 3)),  # padded to the window
-])
+@pytest.mark.parametrize(
+    'hw, pad_small_map, expected',
+    [
+        ((14, 14), False, (7, 3)),
+        ((9, 7), False, (7, 0)),  # the map is one window high: no shift
+        ((9, 7), True, (7, 3)),
+        ((5, 9), True, (7, 3)),  # padded to the window
+    ])
 def test_effective_window_follows_shift_window_msa(hw, pad_small_map,
                                                    expected):
     attn = ShiftWindowMSA(8, 2, 7, shift_size=3, pad_small_map=pad_small_map)
@@ -104,8 +108,10 @@ def test_effective_window_follows_shift_window_msa(hw, pad_small_map,
 
 def test_effective_window_refuses_maps_smaller_than_the_window():
     attn = ShiftWindowMSA(8, 2, 7, shift_size=3)
-    with pytest.raises(ValueError, match=r'feature map \(5, 9\) is smaller '
-                       r'than the window 7; set pad_small_map=True'):
+    with pytest.raises(
+            ValueError,
+            match=r'feature map \(5, 9\) is smaller '
+            r'than the window 7; set pad_small_map=True'):
         effective_window(attn, (5, 9))
     # mmpretrain refuses it as well
     with pytest.raises(AssertionError, match='smaller than the window'):
@@ -133,14 +139,16 @@ def _reference_groups(pos, window, shift):
     return same, local
 
 
-@pytest.mark.parametrize('grid, t, n, window, shift', [
-    ((3, 3), 4, 4, 4, 2),  # windows = units
-    ((3, 3), 4, 4, 3, 1),  # windows straddle units
-    ((3, 3), 4, 5, 5, 2),  # 12 -> 15: padded windows
-    ((3, 3), 4, 3, 6, 0),  # no shift
-    ((2, 3), 2, 3, 4, 2),  # not square
-    ((3, 3), 2, 9, 3, 1),  # everything visible
-])
+@pytest.mark.parametrize(
+    'grid, t, n, window, shift',
+    [
+        ((3, 3), 4, 4, 4, 2),  # windows = units
+        ((3, 3), 4, 4, 3, 1),  # windows straddle units
+        ((3, 3), 4, 5, 5, 2),  # 12 -> 15: padded windows
+        ((3, 3), 4, 3, 6, 0),  # no shift
+        ((2, 3), 2, 3, 4, 2),  # not square
+        ((3, 3), 2, 9, 3, 1),  # everything visible
+    ])
 def test_window_groups_equal_swin_windows(grid, t, n, window, shift):
     pos = VisiblePositions(_units(2, grid, n, seed=window), grid, t)
     groups = window_groups(pos, window, shift)
@@ -163,9 +171,8 @@ def test_window_groups_equal_swin_windows(grid, t, n, window, shift):
     msa = ShiftWindowMSA(4, 1, window, shift_size=shift).w_msa
     rank = slot % K
     i, j = same.nonzero(as_tuple=True)
-    assert torch.equal(
-        groups['bias_index'][group[i], rank[i], rank[j]],
-        msa.relative_position_index[local[i], local[j]])
+    assert torch.equal(groups['bias_index'][group[i], rank[i], rank[j]],
+                       msa.relative_position_index[local[i], local[j]])
     index = groups['bias_index']
     assert index.shape == (M, K, K)
     assert index.min() >= 0
@@ -229,8 +236,8 @@ def test_a_token_alone_in_its_window_attends_to_itself():
 def test_block_on_all_tokens_is_swin_block(shift, with_cp):
     torch.manual_seed(0)
     block = SwinBlock(8, 2, window_size=4, shift=shift)
-    torch.nn.init.normal_(block.attn.w_msa.relative_position_bias_table,
-                          std=0.5)
+    torch.nn.init.normal_(
+        block.attn.w_msa.relative_position_bias_table, std=0.5)
     pos = _full(1, (2, 2), 4)
     H, W = pos.hw
     dense = torch.randn(1, 8, H, W)
@@ -239,10 +246,8 @@ def test_block_on_all_tokens_is_swin_block(shift, with_cp):
     block.with_cp = with_cp  # the visible block recomputes (checkpoint)
     expected = _gather(ref.transpose(1, 2).reshape(1, 8, H, W), pos)
     x = _gather(dense, pos).requires_grad_()
-    out = visible_swin_block(block, x,
-                             window_groups(pos,
-                                           *effective_window(block.attn,
-                                                             pos.hw)))
+    out = visible_swin_block(
+        block, x, window_groups(pos, *effective_window(block.attn, pos.hw)))
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     weight = torch.randn_like(out)
     (out * weight).sum().backward()
@@ -251,9 +256,11 @@ def test_block_on_all_tokens_is_swin_block(shift, with_cp):
     (expected * weight).sum().backward()
     for a, b in zip(grads, block.parameters()):
         torch.testing.assert_close(a, b.grad, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(x.grad, _gather(
-        ref_in.grad.transpose(1, 2).reshape(1, 8, H, W), pos),
-                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        x.grad,
+        _gather(ref_in.grad.transpose(1, 2).reshape(1, 8, H, W), pos),
+        rtol=1e-4,
+        atol=1e-5)
 
 
 @pytest.mark.parametrize('kwargs', [
@@ -287,14 +294,16 @@ def test_merge_inside_units_equals_dense_merge_at_visible_units():
     H, W = pos.hw
     out, (h, w) = merging(dense.flatten(2).transpose(1, 2), (H, W))
     expected = _gather(out.transpose(1, 2).reshape(2, 6, h, w), pos.merged())
-    torch.testing.assert_close(merge_visible(merging, x, pos), expected,
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        merge_visible(merging, x, pos), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_merge_refuses_odd_unit_widths():
     pos = VisiblePositions(torch.tensor([[0]]), (1, 1), 3)
-    with pytest.raises(ValueError, match='3 tokens wide here; 2x2 patch '
-                       'merging needs an even width'):
+    with pytest.raises(
+            ValueError,
+            match='3 tokens wide here; 2x2 patch '
+            'merging needs an even width'):
         merge_visible(PatchMerging(4, 8), torch.zeros(1, 9, 4), pos)
 
 
@@ -340,4 +349,3 @@ def test_helpers_keep_dtype():
     groups = window_groups(pos, 2, 0)
     assert visible_window_attention(attn.w_msa, x, groups).dtype == \
         torch.float64
-

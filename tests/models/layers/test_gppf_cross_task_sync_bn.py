@@ -43,8 +43,9 @@ def test_checkpointing_in_one_process_matches_plain():
     statistics equal the plain forward's, and a second backward through
     the same graph (retain_graph) reruns again."""
     import torch.nn as nn
-    from glid_mm.models.layers.gppf_cross_task_sync_bn import CrossTaskSyncBN
-    from glid_mm.models.layers.gppf_cross_task_sync_bn import checkpoint_sync_bn
+
+    from glid_mm.models.layers.gppf_cross_task_sync_bn import (
+        CrossTaskSyncBN, checkpoint_sync_bn)
     runs = []
     for cp in (False, True):
         torch.manual_seed(0)
@@ -57,8 +58,10 @@ def test_checkpointing_in_one_process_matches_plain():
         grads = [p.grad.clone() for p in unit.parameters()]
         if cp:
             out.pow(2).mean().backward()  # a second rerun of the region
-        runs.append((grads, {k: v.clone()
-                             for k, v in unit.state_dict().items()}))
+        runs.append((grads, {
+            k: v.clone()
+            for k, v in unit.state_dict().items()
+        }))
     (g0, s0), (g1, s1) = runs
     for a, b in zip(g0, g1):
         torch.testing.assert_close(a, b)

@@ -27,8 +27,10 @@ def _x(seed=1):
 
 
 def _grads(module):
-    return {k: None if p.grad is None else p.grad.clone()
-            for k, p in module.named_parameters()}
+    return {
+        k: None if p.grad is None else p.grad.clone()
+        for k, p in module.named_parameters()
+    }
 
 
 def _tracked(layer):
@@ -51,8 +53,7 @@ def test_index_runs_only_that_unit():
     out.sum().backward()
     grads = _grads(layer)
     assert all(grads[k] is not None for k in grads if k.startswith('units.1'))
-    assert all(grads[k] is None for k in grads
-               if not k.startswith('units.1'))
+    assert all(grads[k] is None for k in grads if not k.startswith('units.1'))
 
 
 def test_index_run_all_runs_others_without_gradient():
@@ -64,8 +65,7 @@ def test_index_run_all_runs_others_without_gradient():
     out.sum().backward()
     grads = _grads(layer)
     assert all(grads[k] is not None for k in grads if k.startswith('units.2'))
-    assert all(grads[k] is None for k in grads
-               if not k.startswith('units.2'))
+    assert all(grads[k] is None for k in grads if not k.startswith('units.2'))
 
 
 def test_soft_weights_mix_every_unit():
@@ -75,8 +75,8 @@ def test_soft_weights_mix_every_unit():
     out = layer(x, weights=weights)
     ref = _layer()
     outs = [ref.units[k](x) for k in range(3)]
-    torch.testing.assert_close(out, sum(w * o for w, o in zip(
-        [0.2, 0.5, 0.3], outs)))
+    torch.testing.assert_close(
+        out, sum(w * o for w, o in zip([0.2, 0.5, 0.3], outs)))
     out.sum().backward()
     # d out.sum() / d weights[k] = unit_k(x).sum()
     torch.testing.assert_close(weights.grad,
@@ -121,8 +121,7 @@ def test_hard_equals_dense_straight_through():
 
 @pytest.mark.parametrize('mode, checkpointed', [('index', 1), ('soft', 3),
                                                 ('hard', 1)])
-def test_checkpointing_gives_the_same_result(mode, checkpointed,
-                                             monkeypatch):
+def test_checkpointing_gives_the_same_result(mode, checkpointed, monkeypatch):
     from glid_mm.models.layers import gppf_lego_layer
     calls = []
     real = gppf_lego_layer.checkpoint_sync_bn
@@ -144,8 +143,7 @@ def test_checkpointing_gives_the_same_result(mode, checkpointed,
         else:
             out = layer(xi, weights=w, hard=mode == 'hard')
         (out**2).sum().backward()
-        results.append((out.detach(), xi.grad, _grads(layer),
-                        _tracked(layer)))
+        results.append((out.detach(), xi.grad, _grads(layer), _tracked(layer)))
     (o0, x0, g0, t0), (o1, x1, g1, t1) = results
     assert len(calls) == checkpointed  # units run with autograd, cp only
     torch.testing.assert_close(o0, o1)
@@ -170,8 +168,9 @@ def test_bad_calls():
         layer(x, index=3)
     with pytest.raises(IndexError, match='unit index -1 out of range'):
         layer(x, index=-1)
-    with pytest.raises(ValueError, match=r'weights must have shape \(3,\), '
-                       r'got \(2,\)'):
+    with pytest.raises(
+            ValueError, match=r'weights must have shape \(3,\), '
+            r'got \(2,\)'):
         layer(x, weights=torch.ones(2))
 
 
@@ -192,13 +191,21 @@ def test_stem_equals_mmdet_resnet_stem():
     the same conv -> bn -> relu."""
     from mmdet.models.backbones import ResNet
     torch.manual_seed(0)
-    resnet = ResNet(depth=18, stem_channels=4, base_channels=2,
-                    num_stages=1, out_indices=(0, ), strides=(1, ),
-                    dilations=(1, ))
+    resnet = ResNet(
+        depth=18,
+        stem_channels=4,
+        base_channels=2,
+        num_stages=1,
+        out_indices=(0, ),
+        strides=(1, ),
+        dilations=(1, ))
     resnet.eval()
     stem = LegoStem(stem_channels=4)
-    state = {k: v for k, v in resnet.state_dict().items()
-             if k.startswith(('conv1.', 'bn1.'))}
+    state = {
+        k: v
+        for k, v in resnet.state_dict().items()
+        if k.startswith(('conv1.', 'bn1.'))
+    }
     result = stem.load_state_dict(state, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     stem.eval()

@@ -3,9 +3,11 @@ import torch
 from mmpretrain.models.utils import build_2d_sincos_position_embedding
 from mmpretrain.structures import DataSample
 
-from glid_mm.models.layers.m3i_geometry import (boxes_from_samples, gather_tokens,
-                                         grid_coords, query_position_features,
-                                         relative_patch_coords, sincos_2d)
+from glid_mm.models.layers.m3i_geometry import (boxes_from_samples,
+                                                gather_tokens, grid_coords,
+                                                query_position_features,
+                                                relative_patch_coords,
+                                                sincos_2d)
 
 
 def _rel(inp, tgt, flip_in=False, flip_tgt=False, grid=4):

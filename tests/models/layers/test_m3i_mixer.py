@@ -71,9 +71,10 @@ def test_generator_makes_it_reproducible():
 
 
 def test_builds_from_mmpretrain_registry():
-    import glid_mm  # noqa: F401
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
+
+    import glid_mm  # noqa: F401
 
     # mmengine builds in the current scope's registry: make it mmpretrain's
     # (another test may have left its own scope current)

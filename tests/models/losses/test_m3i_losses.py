@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from glid_mm.models.losses.m3i_losses import contrastive_loss, dense_feature_loss
+from glid_mm.models.losses.m3i_losses import (contrastive_loss,
+                                              dense_feature_loss)
 
 
 def test_dense_loss_value():

@@ -15,9 +15,10 @@ from glid_mm.registry import build_model
 def si_log(pred, gt, variance_focus=0.85, weight=1.0, eps=1e-3, mask=None):
     """The formula of the docstring, written out element by element."""
     g = []
-    for p, t, m in zip(pred.flatten().tolist(), gt.flatten().tolist(),
-                       [True] * gt.numel() if mask is None else
-                       mask.flatten().tolist()):
+    for p, t, m in zip(
+            pred.flatten().tolist(),
+            gt.flatten().tolist(),
+        [True] * gt.numel() if mask is None else mask.flatten().tolist()):
         if t > eps and m:
             g.append(math.log(max(p, eps)) - math.log(t))
     n = len(g)
@@ -70,8 +71,8 @@ def test_scale_invariance_at_variance_focus_one():
     torch.testing.assert_close(inv(3 * pred, gt), inv(pred, gt))
     # a perfect prediction up to the scale 2: g = log 2 everywhere
     value = SigLoss(variance_focus=0.85)(2 * gt, gt)
-    assert value.item() == pytest.approx(math.sqrt(0.15) * math.log(2),
-                                         rel=1e-5)
+    assert value.item() == pytest.approx(
+        math.sqrt(0.15) * math.log(2), rel=1e-5)
 
 
 def test_valid_mask_and_eps_select_pixels():
@@ -80,8 +81,8 @@ def test_valid_mask_and_eps_select_pixels():
     mask = torch.tensor([1, 1, 1, 0]).view(1, 1, 2, 2)  # drop the last
     value = SigLoss()(pred, gt, valid_mask=mask)
     # left: g = (log 2, 0)
-    assert value.item() == pytest.approx(si_log(pred[..., :1, :],
-                                                gt[..., :1, :]))
+    assert value.item() == pytest.approx(
+        si_log(pred[..., :1, :], gt[..., :1, :]))
     assert value.item() == pytest.approx(
         math.sqrt(math.log(2)**2 / 4 + 0.15 * math.log(2)**2 / 4))
     # a larger eps also drops gt = 1.0: only g = log(7 / 2) is left
@@ -121,15 +122,15 @@ def test_no_valid_pixel_gives_attached_zero():
     assert value.item() == 0.0 and value.requires_grad
     value.backward()
     assert torch.equal(pred.grad, torch.zeros_like(pred))
-    masked = SigLoss()(pred, torch.ones(1, 1, 2, 2),
-                       valid_mask=torch.zeros(1, 1, 2, 2))
+    masked = SigLoss()(
+        pred, torch.ones(1, 1, 2, 2), valid_mask=torch.zeros(1, 1, 2, 2))
     assert masked.item() == 0.0
 
 
 def test_registered_in_mmseg_with_loss_name():
     with DefaultScope.overwrite_default_scope('mmseg'):
-        loss = build_model(dict(type='SigLoss', loss_weight=10.0,
-                                loss_name='loss_sig'))
+        loss = build_model(
+            dict(type='SigLoss', loss_weight=10.0, loss_name='loss_sig'))
     assert isinstance(loss, SigLoss)
     assert loss.loss_name == 'loss_sig'
     assert SigLoss().loss_name == 'loss_depth'

@@ -57,8 +57,10 @@ def test_information_flows_both_ways():
 def test_every_parameter_gets_gradient():
     neck = BiFPN(IN_CH, 8, 2)
     sum(o.square().mean() for o in neck(_feats(32))).backward()
-    dead = [n for n, p in neck.named_parameters()
-            if p.grad is None or not p.grad.abs().sum() > 0]
+    dead = [
+        n for n, p in neck.named_parameters()
+        if p.grad is None or not p.grad.abs().sum() > 0
+    ]
     assert dead == []
 
 
@@ -132,7 +134,10 @@ def test_channels_last_and_recompute_change_nothing_but_cost(kwargs):
             assert grads[name].abs().max() < 1e-8
             continue
         torch.testing.assert_close(
-            ref_grads[name], grads[name], rtol=1e-9, atol=1e-10,
+            ref_grads[name],
+            grads[name],
+            rtol=1e-9,
+            atol=1e-10,
             msg=lambda m, n=name: f'{n}: {m}')
     # recomputation must not update the BN statistics a second time
     for name in ref_stats:

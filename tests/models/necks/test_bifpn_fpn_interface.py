@@ -31,17 +31,22 @@ def test_glid_use_is_unchanged():
     assert _n_params(neck) == 5_021_850
 
 
-@pytest.mark.parametrize('extra', [False, True, 'on_input', 'on_lateral',
-                                   'on_output'])
+@pytest.mark.parametrize('extra',
+                         [False, True, 'on_input', 'on_lateral', 'on_output'])
 def test_retinanet_levels_p3_to_p7(extra):
     """RetinaNet: C3..C5 (start_level=1) + 2 extra levels = 5 outputs at
     strides 8..128 of a 256 px image."""
     neck = BiFPN(
-        RESNET, 8, num_repeats=2, start_level=1, num_outs=5,
-        add_extra_convs=extra, relu_before_extra_convs=True)
+        RESNET,
+        8,
+        num_repeats=2,
+        start_level=1,
+        num_outs=5,
+        add_extra_convs=extra,
+        relu_before_extra_convs=True)
     outs = neck(_inputs(256))
     assert [tuple(o.shape) for o in outs] == [(2, 8, 256 // s, 256 // s)
-                                             for s in (8, 16, 32, 64, 128)]
+                                              for s in (8, 16, 32, 64, 128)]
     assert len(neck.extra_convs) == (2 if extra else 0)
     if extra in (True, 'on_input'):
         assert neck.extra_convs[0].conv.in_channels == 128  # C5

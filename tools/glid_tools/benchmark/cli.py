@@ -5,7 +5,8 @@ from typing import Dict, List, Tuple
 
 import torch
 
-from glid_tools.benchmark.report import NOT_RUN, failed_own_rows, result_markdown, write_results
+from glid_tools.benchmark.report import (NOT_RUN, failed_own_rows,
+                                         result_markdown, write_results)
 
 DEFAULT_OUT_DIR = 'work_dirs/benchmark'
 
@@ -34,10 +35,10 @@ def add_common_args(parser: argparse.ArgumentParser,
         help='bf16 (torch.autocast) or fp32 (default: bf16 on CUDA, fp32 '
         'on CPU; bf16 on CPU runs but is slow)')
     parser.add_argument('--batch-size', type=int, default=None)
-    parser.add_argument('--iters', type=int, default=iters,
-                        help='timed iterations')
-    parser.add_argument('--warmup', type=int, default=warmup,
-                        help='untimed iterations first')
+    parser.add_argument(
+        '--iters', type=int, default=iters, help='timed iterations')
+    parser.add_argument(
+        '--warmup', type=int, default=warmup, help='untimed iterations first')
     parser.add_argument(
         '--threads',
         type=int,
@@ -82,22 +83,25 @@ def pick(value, arch: str, defaults: Dict[str, object]):
     return defaults[arch] if value is None else value
 
 
-def finish(result: dict, args: argparse.Namespace,
-           quiet: bool = False) -> int:
+def finish(result: dict, args: argparse.Namespace, quiet: bool = False) -> int:
     """Write the result files, print the table; the exit status."""
     paths = write_results(result, args.out_dir)
     if not quiet:
         print(result_markdown(result))
     print(f"results written to {paths['json']} and {paths['markdown']}")
-    not_run = [r for r in result['rows']
-               if str(r.get('status', '')).startswith(NOT_RUN)]
+    not_run = [
+        r for r in result['rows']
+        if str(r.get('status', '')).startswith(NOT_RUN)
+    ]
     for row in not_run:
         name = row.get('model') or row.get('config') or row.get('group')
         print(f"[benchmark] {name}: {row['status']}", file=sys.stderr)
     failed = failed_own_rows(result)
     if failed and getattr(args, 'strict', False):
-        print('[benchmark] glid_mm models that did not run: ' +
-              '; '.join(failed), file=sys.stderr)
+        print(
+            '[benchmark] glid_mm models that did not run: ' +
+            '; '.join(failed),
+            file=sys.stderr)
         return 1
     return 0
 
@@ -120,12 +124,10 @@ def pretrain_step_main(argv, cli_help: str, batch_sizes: Dict[str, int],
         '--img-size',
         type=int,
         default=None,
-        help='square input (default: ' + ', '.join(
-            f'{k} {v}' for k, v in img_sizes.items()) + ')')
+        help='square input (default: ' +
+        ', '.join(f'{k} {v}' for k, v in img_sizes.items()) + ')')
     p.add_argument(
-        '--no-flops',
-        action='store_true',
-        help='skip FLOP counting (and MFU)')
+        '--no-flops', action='store_true', help='skip FLOP counting (and MFU)')
     args = resolve_common(p.parse_args(argv))
     result = benchmark_pretrain_step(
         arch=args.arch,
@@ -141,8 +143,8 @@ def pretrain_step_main(argv, cli_help: str, batch_sizes: Dict[str, int],
     return finish(result, args)
 
 
-def inference_main(argv, cli_help: str, task: str, ours,
-                   peers: Dict[str, object],
+def inference_main(argv, cli_help: str, task: str, ours, peers: Dict[str,
+                                                                     object],
                    img_sizes: Dict[str, Tuple[int, int]]) -> int:
     """The command line shared by the inference benchmarks
     (``tools/benchmark/glid_{panoptic,detection}_inference.py``): common
@@ -160,8 +162,8 @@ def inference_main(argv, cli_help: str, task: str, ours,
         nargs=2,
         default=None,
         metavar=('H', 'W'),
-        help='input size (default: ' + ', '.join(
-            f'{k} {h} {w}' for k, (h, w) in img_sizes.items()) + ')')
+        help='input size (default: ' +
+        ', '.join(f'{k} {h} {w}' for k, (h, w) in img_sizes.items()) + ')')
     if len(peers) > 1:
         p.add_argument(
             '--peers',

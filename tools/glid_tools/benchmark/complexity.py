@@ -33,10 +33,11 @@ import numpy as np
 import torch
 
 from glid_tools.benchmark.environment import collect_environment
-from glid_tools.benchmark.flops import count_flops, param_counts, unsupported_note
+from glid_tools.benchmark.flops import (count_flops, param_counts,
+                                        unsupported_note)
 from glid_tools.benchmark.inference import det_batch
-from glid_tools.benchmark.models import (PROJECT_ROOT, BenchModel, build_model, load_config,
-                     mask2former)
+from glid_tools.benchmark.models import (PROJECT_ROOT, BenchModel, build_model,
+                                         load_config, mask2former)
 from glid_tools.benchmark.pretrain_step import pretrain_batch, total_loss
 from glid_tools.benchmark.report import make_result, run_row
 from glid_tools.progress import Progress
@@ -71,7 +72,6 @@ COLUMNS = (
     ('note', 'note', ''),
 )
 PARTS = ('encoder', 'fpn', 'decoder', 'head')
-
 
 #: fine-tuning tasks by config prefix (``glid-<task>_*``); other
 #: ``glid-<tag>_*`` names are pre-training ablations (``glid-dec3_*``)
@@ -116,15 +116,22 @@ def model_parts(model: torch.nn.Module) -> Dict[str, Tuple[str, ...]]:
 
 def _samples(scope: str, batch: int, hw: Tuple[int, int]) -> List:
     H, W = hw
-    meta = dict(ori_shape=(H, W), img_shape=(H, W), pad_shape=(H, W),
-                scale_factor=(1.0, 1.0), flip=False, flip_direction=None)
+    meta = dict(
+        ori_shape=(H, W),
+        img_shape=(H, W),
+        pad_shape=(H, W),
+        scale_factor=(1.0, 1.0),
+        flip=False,
+        flip_direction=None)
     if scope == 'mmseg':
         from mmseg.structures import SegDataSample
         return [SegDataSample(metainfo=meta) for _ in range(batch)]
     if scope == 'mmpose':
         from mmpose.structures import PoseDataSample
-        meta.update(input_size=(W, H), input_center=np.array([W / 2, H / 2]),
-                    input_scale=np.array([W, H], dtype=np.float32))
+        meta.update(
+            input_size=(W, H),
+            input_center=np.array([W / 2, H / 2]),
+            input_scale=np.array([W, H], dtype=np.float32))
         return [PoseDataSample(metainfo=meta) for _ in range(batch)]
     return det_batch(batch, hw, 'cpu')['data_samples']
 
@@ -138,11 +145,10 @@ def _forward_inputs(cfg, model, scope: str, hw: Tuple[int, int],
         data = pretrain_batch(cfg, 1, hw[0], device)
         data = model.data_preprocessor(data, True)
         samples = data['data_samples']
-        return (lambda m, x: total_loss(m.loss(x, samples)),
-                data['inputs'])
+        return (lambda m, x: total_loss(m.loss(x, samples)), data['inputs'])
     rng = np.random.default_rng(0)
-    img = torch.from_numpy(rng.integers(0, 256, (3, ) + tuple(hw),
-                                        dtype=np.uint8)).to(device)
+    img = torch.from_numpy(
+        rng.integers(0, 256, (3, ) + tuple(hw), dtype=np.uint8)).to(device)
     data = model.data_preprocessor(
         dict(inputs=[img], data_samples=_samples(scope, 1, hw)), False)
     samples = data['data_samples']
@@ -162,13 +168,13 @@ def _paper(task: str, arch: str) -> str:
 def _head_keys(model_cfg) -> List[str]:
     """Keys of ``model_cfg`` holding a GLID task head config."""
     return [
-        k for k, v in model_cfg.items()
-        if 'head' in k and isinstance(v, dict) and
-        str(v.get('type', '')).split('.')[-1].startswith('GLID')
+        k for k, v in model_cfg.items() if 'head' in k and isinstance(v, dict)
+        and str(v.get('type', '')).split('.')[-1].startswith('GLID')
     ]
 
 
-def head_mlp_params(cfg, device: torch.device,
+def head_mlp_params(cfg,
+                    device: torch.device,
                     mlp_layers: int = 3) -> Optional[int]:
     """Head parameters with the heads' ``mlp_layers`` option (Mask2Former /
     DETR / BinsFormer-shaped MLP tops), for supp. Table 3; None for models
@@ -184,7 +190,8 @@ def head_mlp_params(cfg, device: torch.device,
     return param_counts(model, parts).get('head')
 
 
-def measure_config(path: str, device: torch.device,
+def measure_config(path: str,
+                   device: torch.device,
                    img_size: Optional[Sequence[int]] = None,
                    spec: Optional[BenchModel] = None,
                    arch: str = 'base') -> dict:
@@ -222,8 +229,8 @@ def measure_config(path: str, device: torch.device,
 def find_configs(pattern: str = '*') -> List[str]:
     """``configs/glid/*.py`` (relative to the project) matching the glob
     ``pattern`` on the file name."""
-    files = sorted(glob.glob(osp.join(PROJECT_ROOT, 'configs', 'glid',
-                                      '*.py')))
+    files = sorted(
+        glob.glob(osp.join(PROJECT_ROOT, 'configs', 'glid', '*.py')))
     return [
         osp.relpath(f, PROJECT_ROOT) for f in files
         if fnmatch.fnmatch(osp.basename(f), pattern)
@@ -249,10 +256,12 @@ def benchmark_complexity(pattern: str = '*',
         task = config_task(path)
         arch = re.search(r'_(swin-[a-z]+)', osp.basename(path))
         arch = arch.group(1) if arch else ''
-        base = dict(config=osp.basename(path), role='glid_mm', task=task,
-                    paper=_paper(task, arch))
-        rows.append(run_row(base,
-                            lambda: measure_config(path, dev, img_size)))
+        base = dict(
+            config=osp.basename(path),
+            role='glid_mm',
+            task=task,
+            paper=_paper(task, arch))
+        rows.append(run_row(base, lambda: measure_config(path, dev, img_size)))
         bar.update()
     if with_peers:
         spec = mask2former(100, 50)
@@ -279,8 +288,8 @@ def benchmark_complexity(pattern: str = '*',
         environment=collect_environment(dev),
         settings=dict(
             configs=pattern,
-            img_size='from config names' if not img_size else
-            f'{img_size[0]}x{img_size[1]}',
+            img_size='from config names'
+            if not img_size else f'{img_size[0]}x{img_size[1]}',
             device=device),
         columns=COLUMNS,
         rows=rows,

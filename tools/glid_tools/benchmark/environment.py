@@ -83,8 +83,8 @@ def mmcv_ops_cuda() -> str:
 
 
 def _git_commit() -> Optional[str]:
-    root = os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
+    root = os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
                                 cwd=root,
@@ -115,8 +115,8 @@ def collect_environment(device: torch.device) -> Dict[str, object]:
     """Machine, software versions and (on CUDA) the GPU's bf16 peak."""
     device = torch.device(device)
     env = dict(
-        date_utc=datetime.datetime.now(datetime.timezone.utc).strftime(
-            '%Y-%m-%d %H:%M'),
+        date_utc=datetime.datetime.now(
+            datetime.timezone.utc).strftime('%Y-%m-%d %H:%M'),
         device=device_description(device),
         cpu=_cpu_model(),
         cpu_cores_usable=len(os.sched_getaffinity(0)) if hasattr(

@@ -105,7 +105,10 @@ def _calls_through_call(model: nn.Module, names: Sequence[str]):
         original = module.forward
         state = dict(inside=False)
 
-        def forward(*args, _module=module, _orig=original, _state=state,
+        def forward(*args,
+                    _module=module,
+                    _orig=original,
+                    _state=state,
                     **kwargs):
             if _state['inside']:
                 return _orig(*args, **kwargs)
@@ -152,8 +155,8 @@ def _exclusive(values: Dict[str, float], parts: Parts,
     return out
 
 
-def param_counts(model: nn.Module, parts: Optional[Parts] = None
-                 ) -> Dict[str, int]:
+def param_counts(model: nn.Module,
+                 parts: Optional[Parts] = None) -> Dict[str, int]:
     """``total`` parameters and, with ``parts``, each part's and ``other``."""
     per_module = {}
     for name, module in model.named_modules():
@@ -201,8 +204,7 @@ def count_flops(model: nn.Module,
     with _calls_through_call(model, names):
         total = int(analyzer.total())  # traces here (results are cached)
         by_module = analyzer.by_module()
-    result = dict(
-        total=total, unsupported=dict(analyzer.unsupported_ops()))
+    result = dict(total=total, unsupported=dict(analyzer.unsupported_ops()))
     if parts:
         by_module = {
             name[len('model.'):]: int(v)
@@ -216,25 +218,24 @@ def count_flops(model: nn.Module,
 # reductions, data movement, random numbers, losses on a few values):
 # FlopAnalyzer skips them anyway; only other skipped operators are worth a
 # note next to a total.
-FREE_OPS = frozenset(
-    'aten::' + op for op in (
-        'abs add add_ addcmul_ all any arange argmax bitwise_not cat '
-        'broadcast_tensors ceil clamp clamp_ clone contiguous copy_ cos '
-        'cumsum detach div div_ dropout elu embedding empty eq exp expand '
-        'fill_ flatten flip floor floor_divide full full_like gather ge gelu '
-        'gt index index_put_ index_select im2col l1_loss le log log_softmax '
-        'lt masked_fill masked_fill_ max max_pool2d mean min mse_loss mul '
-        'mul_ ne neg new_full new_ones new_zeros nonzero norm ones ones_like '
-        'pad permute pixel_shuffle pow rand randn relu relu_ remainder '
-        'repeat repeat_interleave reshape roll rsqrt rsub scatter '
-        'select sigmoid sigmoid_ silu silu_ sin slice softmax split sqrt '
-        'square squeeze stack std sub sub_ sum tanh topk transpose unbind '
-        'unflatten unsqueeze var view where zero_ zeros zeros_like '
-        'avg_pool2d constant_pad_nd erf exp_ hardtanh leaky_relu log_sigmoid '
-        'logical_and logical_not logical_or masked_select narrow sort '
-        'binary_cross_entropy_with_logits cross_entropy_loss '
-        '_shape_as_tensor meshgrid linspace int_repr to type_as alias '
-        'lift_fresh'.split()))
+FREE_OPS = frozenset('aten::' + op for op in (
+    'abs add add_ addcmul_ all any arange argmax bitwise_not cat '
+    'broadcast_tensors ceil clamp clamp_ clone contiguous copy_ cos '
+    'cumsum detach div div_ dropout elu embedding empty eq exp expand '
+    'fill_ flatten flip floor floor_divide full full_like gather ge gelu '
+    'gt index index_put_ index_select im2col l1_loss le log log_softmax '
+    'lt masked_fill masked_fill_ max max_pool2d mean min mse_loss mul '
+    'mul_ ne neg new_full new_ones new_zeros nonzero norm ones ones_like '
+    'pad permute pixel_shuffle pow rand randn relu relu_ remainder '
+    'repeat repeat_interleave reshape roll rsqrt rsub scatter '
+    'select sigmoid sigmoid_ silu silu_ sin slice softmax split sqrt '
+    'square squeeze stack std sub sub_ sum tanh topk transpose unbind '
+    'unflatten unsqueeze var view where zero_ zeros zeros_like '
+    'avg_pool2d constant_pad_nd erf exp_ hardtanh leaky_relu log_sigmoid '
+    'logical_and logical_not logical_or masked_select narrow sort '
+    'binary_cross_entropy_with_logits cross_entropy_loss '
+    '_shape_as_tensor meshgrid linspace int_repr to type_as alias '
+    'lift_fresh'.split()))
 
 
 def unsupported_note(unsupported: Dict[str, int]) -> str:

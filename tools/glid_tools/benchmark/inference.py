@@ -30,12 +30,15 @@ import numpy as np
 import torch
 
 from glid_tools.benchmark.environment import collect_environment
-from glid_tools.benchmark.flops import count_flops, param_counts, unsupported_note
-from glid_tools.benchmark.measure import (CPU_MEMORY_NOTE, CUDA_MEMORY_NOTE, autocast,
-                      part_times, peak_memory, time_fn)
-from glid_tools.benchmark.models import (DETR, DINO, GLID_DETECTION, GLID_PANOPTIC, BenchModel,
-                     build_model, load_config, mask2former, model_note,
-                     model_queries)
+from glid_tools.benchmark.flops import (count_flops, param_counts,
+                                        unsupported_note)
+from glid_tools.benchmark.measure import (CPU_MEMORY_NOTE, CUDA_MEMORY_NOTE,
+                                          autocast, part_times, peak_memory,
+                                          time_fn)
+from glid_tools.benchmark.models import (DETR, DINO, GLID_DETECTION,
+                                         GLID_PANOPTIC, BenchModel,
+                                         build_model, load_config, mask2former,
+                                         model_note, model_queries)
 from glid_tools.benchmark.report import make_result, run_row
 from glid_tools.progress import Progress
 
@@ -58,16 +61,18 @@ COLUMNS = (
     ('peak_memory_mib', 'peak memory (MiB)', '.0f'),
     ('gflops_per_image', 'fwd GFLOPs/img', '.3g'),
 ) + tuple((k, f'GFLOPs {h}', f) for k, h, f in PART_COLUMNS) + (
-    ('fpn_params_m', 'FPN params (M)', '.3g'),
-) + tuple((f'ms_{k[len("gflops_"):]}', f'ms {h}', '.1f')
-          for k, h, _ in PART_COLUMNS) + (
-    ('ms_rest', 'ms rest', '.1f'),
-    ('note', 'note', ''),
-)
+    ('fpn_params_m', 'FPN params (M)', '.3g'), ) + tuple(
+        (f'ms_{k[len("gflops_"):]}', f'ms {h}', '.1f')
+        for k, h, _ in PART_COLUMNS) + (
+            ('ms_rest', 'ms rest', '.1f'),
+            ('note', 'note', ''),
+        )
 
 
-def det_batch(batch_size: int, img_hw: Tuple[int, int],
-              device: torch.device, seed: int = 0) -> dict:
+def det_batch(batch_size: int,
+              img_hw: Tuple[int, int],
+              device: torch.device,
+              seed: int = 0) -> dict:
     """Random uint8 images ``[3, H, W]`` with the metainfo mmdet's
     ``PackDetInputs`` gives an image loaded at size ``H x W`` (no resize)."""
     from mmdet.structures import DetDataSample
@@ -109,8 +114,8 @@ def explain_failure(exc: BaseException, model: Optional[torch.nn.Module],
 
 
 def _measure(spec: BenchModel, arch: str, device: torch.device, dtype: str,
-             batch_size: int, img_hw: Tuple[int, int], warmup: int,
-             iters: int, with_flops: bool, holder: dict) -> dict:
+             batch_size: int, img_hw: Tuple[int, int], warmup: int, iters: int,
+             with_flops: bool, holder: dict) -> dict:
     cfg = load_config(spec.config(arch), spec.options.get(arch))
     model = build_model(cfg, device).eval()
     holder['model'] = model
@@ -127,9 +132,9 @@ def _measure(spec: BenchModel, arch: str, device: torch.device, dtype: str,
                 dict(
                     inputs=data['inputs'][:1],
                     data_samples=data['data_samples'][:1]), False)
-        flops = count_flops(
-            model, lambda m, x: m._forward(x, one['data_samples']),
-            (one['inputs'], ), spec.parts)
+        flops = count_flops(model,
+                            lambda m, x: m._forward(x, one['data_samples']),
+                            (one['inputs'], ), spec.parts)
         row['gflops_per_image'] = flops['total'] / 1e9
         for part, value in flops.get('parts', {}).items():
             row[f'gflops_{part}'] = value / 1e9
@@ -200,15 +205,14 @@ def benchmark_inference(task: str,
     bar = Progress(len(models), enabled=progress)
     for spec in models:
         holder = {}
-        base = dict(model=spec.name, role=spec.role,
-                    config=spec.config(arch))
+        base = dict(model=spec.name, role=spec.role, config=spec.config(arch))
         rows.append(
             run_row(
                 base,
                 lambda: _measure(spec, arch, dev, dtype, batch_size, img_hw,
                                  warmup, iters, with_flops, holder),
-                explain=lambda e: explain_failure(e, holder.get('model'),
-                                                  dev, dtype)))
+                explain=lambda e: explain_failure(e, holder.get('model'), dev,
+                                                  dtype)))
         holder.clear()
         if spec.role == 'peer' and NO_BF16 in rows[-1]['status']:
             # the peer at its best: float16 autocast, its fastest setting

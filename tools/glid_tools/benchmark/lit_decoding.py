@@ -12,12 +12,11 @@ from typing import Optional
 
 import torch
 
+from glid_mm.models.decoders.lit_decoding import beam_search, sample_decode
+from glid_mm.models.decoders.lit_text_decoder import LiTTextDecoder
 from glid_tools.benchmark.measure import time_fn
 from glid_tools.benchmark.report import write_json_markdown
 from glid_tools.progress import Progress
-
-from glid_mm.models.decoders.lit_decoding import beam_search, sample_decode
-from glid_mm.models.decoders.lit_text_decoder import LiTTextDecoder
 
 
 def _time(fn, device: torch.device, repeats: int) -> float:
@@ -83,11 +82,13 @@ def benchmark_decoding(batch_size: int = 64,
         return lambda: sample_decode(
             decoder, memory, prompts, use_cache=use_cache, **common)
 
-    runs = [('greedy, KV cache', greedy(True)),
-            ('greedy, no cache', greedy(False)),
-            (f'beam search ({num_beams} beams)', lambda: beam_search(
-                decoder, memory, prompts, num_beams=num_beams, alpha=0.1,
-                **common))]
+    runs = [
+        ('greedy, KV cache', greedy(True)),
+        ('greedy, no cache', greedy(False)),
+        (f'beam search ({num_beams} beams)', lambda: beam_search(
+            decoder, memory, prompts, num_beams=num_beams, alpha=0.1, **common)
+         )
+    ]
     bar = Progress(len(runs), enabled=progress)
     times = []
     for _, fn in runs:

@@ -168,14 +168,16 @@ def _part_owner(model: torch.nn.Module,
         best = ''
         for part, mods in parts.items():
             for mod in mods:
-                if (name == mod or name.startswith(mod + '.')) and len(
-                        mod) > len(best):
+                if (name == mod or
+                        name.startswith(mod + '.')) and len(mod) > len(best):
                     best, owner[name] = mod, part
     return owner
 
 
-def part_times(model: torch.nn.Module, fn: Callable[[], object],
-               parts: Dict[str, Sequence[str]], device: torch.device,
+def part_times(model: torch.nn.Module,
+               fn: Callable[[], object],
+               parts: Dict[str, Sequence[str]],
+               device: torch.device,
                iters: int = 1) -> Dict[str, float]:
     """Seconds per call of ``fn`` spent in each part of ``model``.
 

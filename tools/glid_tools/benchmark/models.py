@@ -182,8 +182,7 @@ SIMMIM = BenchModel(
                         num_heads=[1, 2, 4, 8]),
                     stage_cfgs=dict(block_cfgs=dict(window_size=2))),
                 neck=dict(in_channels=256)))),
-    parts=dict(
-        encoder=('backbone', ), decoder=('neck', ), head=('head', )),
+    parts=dict(encoder=('backbone', ), decoder=('neck', ), head=('head', )),
     note='stock config',
     nano_note='encoder shrunk to the nano Swin')
 
@@ -223,8 +222,7 @@ MAE = BenchModel(
                     decoder_embed_dim=64,
                     decoder_depth=2,
                     decoder_num_heads=2)))),
-    parts=dict(
-        encoder=('backbone', ), decoder=('neck', ), head=('head', )),
+    parts=dict(encoder=('backbone', ), decoder=('neck', ), head=('head', )),
     note='stock config',
     nano_note='shrunk to the M3I tiny encoder (64 wide, 2 layers, 64 px)')
 
@@ -253,12 +251,10 @@ def _mask2former_options(things: int, stuff: int, nano: bool) -> dict:
         panoptic_head=head,
         panoptic_fusion_head=dict(
             num_things_classes=things, num_stuff_classes=stuff),
-        test_cfg=dict(panoptic_on=True, semantic_on=False,
-                      instance_on=False))
+        test_cfg=dict(panoptic_on=True, semantic_on=False, instance_on=False))
     if nano:
         model['backbone'].update(_NANO_SWIN_MMDET)
-        enc_layer = dict(
-            self_attn_cfg=_mha(32, 4), ffn_cfg=_ffn(32, 64))
+        enc_layer = dict(self_attn_cfg=_mha(32, 4), ffn_cfg=_ffn(32, 64))
         dec_layer = dict(
             self_attn_cfg=_mha(32, 4),
             cross_attn_cfg=_mha(32, 4),
@@ -382,22 +378,24 @@ def parse_peer_config(spec: str, role: str = 'peer') -> BenchModel:
         raise ValueError(f'expected NAME=CONFIG, got {spec!r}')
     name, cfg = spec.split('=', 1)
     return BenchModel(
-        name=name, role=role, configs={a: cfg
-                                       for a in ARCHS}, note='user config')
+        name=name,
+        role=role,
+        configs={a: cfg
+                 for a in ARCHS},
+        note='user config')
 
 
 def model_queries(model: nn.Module) -> Optional[int]:
     """Number of object queries of a detector (None if it has none)."""
-    for owner in (model, getattr(model, 'bbox_head', None),
-                  getattr(model, 'panoptic_head', None)):
+    for owner in (model, getattr(model, 'bbox_head',
+                                 None), getattr(model, 'panoptic_head', None)):
         value = getattr(owner, 'num_queries', None)
         if isinstance(value, int):
             return value
     return None
 
 
-def model_note(spec: BenchModel, arch: str,
-               extra: Sequence[str] = ()) -> str:
+def model_note(spec: BenchModel, arch: str, extra: Sequence[str] = ()) -> str:
     """The table's note for ``spec`` at ``arch``."""
     nano = f'nano: {spec.nano_note}' if arch == 'nano' and \
         spec.nano_note else ''

@@ -31,12 +31,17 @@ import torch
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 
-from glid_tools.benchmark.environment import collect_environment, dense_bf16_peak_tflops
-from glid_tools.benchmark.flops import count_flops, param_counts, unsupported_note
-from glid_tools.benchmark.measure import (CPU_MEMORY_NOTE, CUDA_MEMORY_NOTE, autocast,
-                      part_times, peak_memory, synchronize, time_fn)
-from glid_tools.benchmark.models import (GLID_PRETRAIN, GLID_PRETRAIN_MASKTOKEN, SIMMIM,
-                     BenchModel, build_model, load_config, model_note)
+from glid_tools.benchmark.environment import (collect_environment,
+                                              dense_bf16_peak_tflops)
+from glid_tools.benchmark.flops import (count_flops, param_counts,
+                                        unsupported_note)
+from glid_tools.benchmark.measure import (CPU_MEMORY_NOTE, CUDA_MEMORY_NOTE,
+                                          autocast, part_times, peak_memory,
+                                          synchronize, time_fn)
+from glid_tools.benchmark.models import (GLID_PRETRAIN,
+                                         GLID_PRETRAIN_MASKTOKEN, SIMMIM,
+                                         BenchModel, build_model, load_config,
+                                         model_note)
 from glid_tools.benchmark.report import make_result, run_row
 from glid_tools.progress import Progress
 
@@ -64,8 +69,11 @@ COLUMNS = (
 #: benchmark part name -> result column (SimMIM's one-layer decoder, its
 #: ``neck``, is its "decoder" part; parts without a column are not shown)
 PART_COLUMNS = dict(
-    encoder='encoder_ms', fpn='fpn_ms', decoder='decoder_ms',
-    head='head_ms', rest='rest_ms')
+    encoder='encoder_ms',
+    fpn='fpn_ms',
+    decoder='decoder_ms',
+    head='head_ms',
+    rest='rest_ms')
 
 
 def _find_mask_transform(node) -> Optional[dict]:
@@ -85,8 +93,11 @@ def _find_mask_transform(node) -> Optional[dict]:
     return None
 
 
-def pretrain_batch(cfg, batch_size: int, img_size: int,
-                   device: torch.device, seed: int = 0) -> dict:
+def pretrain_batch(cfg,
+                   batch_size: int,
+                   img_size: int,
+                   device: torch.device,
+                   seed: int = 0) -> dict:
     """A random uint8 batch with masks from the config's mask generator.
 
     Returns:
@@ -112,8 +123,7 @@ def pretrain_batch(cfg, batch_size: int, img_size: int,
         items.append(
             pipeline(
                 dict(
-                    img=img,
-                    img_shape=img.shape[:2],
+                    img=img, img_shape=img.shape[:2],
                     ori_shape=img.shape[:2])))
     return dict(
         inputs=torch.stack([it['inputs'] for it in items]).to(device),
@@ -150,8 +160,11 @@ def _set_crop_size(node, img_size: int):
             _set_crop_size(child, img_size)
 
 
-def pipeline_batch(cfg, batch_size: int, img_size: int,
-                   device: torch.device, seed: int = 0) -> dict:
+def pipeline_batch(cfg,
+                   batch_size: int,
+                   img_size: int,
+                   device: torch.device,
+                   seed: int = 0) -> dict:
     """A batch from the config's own training pipeline on random images.
 
     For pre-training configs whose masking happens in the model (MAE) or
@@ -264,8 +277,7 @@ def _measure(spec: BenchModel, arch: str, device: torch.device, dtype: str,
             dict(inputs=x, data_samples=data['data_samples'][:n]), True)
         try:
             flops = count_flops(
-                model,
-                lambda m, x: total_loss(m.loss(x, one['data_samples'])),
+                model, lambda m, x: total_loss(m.loss(x, one['data_samples'])),
                 (one['inputs'], ))
         except Exception as e:  # the tracer cannot follow every model
             # eager count instead (torch's FlopCounterMode counts 2 FLOPs
@@ -293,8 +305,9 @@ def _measure(spec: BenchModel, arch: str, device: torch.device, dtype: str,
 
     timing = time_fn(step, device, warmup=warmup, iters=iters)
     mem = peak_memory(step, device)
-    row.update(step_profile(model, spec.parts, data, optim_wrapper, device,
-                            dtype, iters))
+    row.update(
+        step_profile(model, spec.parts, data, optim_wrapper, device, dtype,
+                     iters))
     step_s = timing['mean_s']
     row.update(
         step_ms=1e3 * step_s,
@@ -406,13 +419,12 @@ def benchmark_pretrain_step(arch: str = 'base',
     rows: List[dict] = []
     bar = Progress(len(models), enabled=progress)
     for spec in models:
-        base = dict(model=spec.name, role=spec.role,
-                    config=spec.config(arch))
+        base = dict(model=spec.name, role=spec.role, config=spec.config(arch))
         rows.append(
             run_row(
-                base, lambda: _measure(spec, arch, dev, dtype, batch_size,
-                                       img_size, warmup, iters, with_flops,
-                                       peak)))
+                base,
+                lambda: _measure(spec, arch, dev, dtype, batch_size, img_size,
+                                 warmup, iters, with_flops, peak)))
         bar.update()
     bar.close()
     ref = rows[0].get('images_per_s')

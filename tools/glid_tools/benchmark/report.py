@@ -36,9 +36,11 @@ def _short_reason(exc: BaseException, limit: int = 200) -> str:
     return f'{type(exc).__name__}: {msg}'[:limit]
 
 
-def run_row(base: Dict[str, object], fn: Callable[[], Dict[str, object]],
-            explain: Optional[Callable[[BaseException], Optional[str]]] = None
-            ) -> Dict[str, object]:
+def run_row(
+    base: Dict[str, object],
+    fn: Callable[[], Dict[str, object]],
+    explain: Optional[Callable[[BaseException], Optional[str]]] = None
+) -> Dict[str, object]:
     """Run ``fn`` for one table row; a failure becomes a 'not run' row.
 
     Args:
@@ -66,10 +68,11 @@ def run_row(base: Dict[str, object], fn: Callable[[], Dict[str, object]],
     return row
 
 
-def run_rows(base: Dict[str, object],
-             fn: Callable[[], List[Dict[str, object]]],
-             explain: Optional[Callable[[BaseException], Optional[str]]] = None
-             ) -> List[Dict[str, object]]:
+def run_rows(
+    base: Dict[str, object],
+    fn: Callable[[], List[Dict[str, object]]],
+    explain: Optional[Callable[[BaseException], Optional[str]]] = None
+) -> List[Dict[str, object]]:
     """:func:`run_row` for a measurement that gives several rows: each is
     ``base`` + its values + ``status='ok'``; a failure gives the one 'not
     run' row."""
@@ -85,11 +88,15 @@ def run_rows(base: Dict[str, object],
     return [dict(base, **r, status='ok') for r in holder['rows']]
 
 
-def make_result(name: str, title: str, description: str,
-                environment: Dict[str, object], settings: Dict[str, object],
-                columns: Sequence[Sequence[str]],
-                rows: List[Dict[str, object]],
-                notes: Sequence[str] = ()) -> Dict[str, object]:
+def make_result(
+    name: str,
+    title: str,
+    description: str,
+    environment: Dict[str, object],
+    settings: Dict[str, object],
+    columns: Sequence[Sequence[str]],
+    rows: List[Dict[str, object]],
+    notes: Sequence[str] = ()) -> Dict[str, object]:
     """Assemble the result dict described in the module docstring.
 
     ``columns``: ``(key, header, fmt)`` with ``fmt`` a format spec for
@@ -112,8 +119,7 @@ def make_result(name: str, title: str, description: str,
 def _cell(value, fmt: str) -> str:
     if value is None or value == '':
         return '-'
-    if fmt and isinstance(value, (int, float)) and not isinstance(
-            value, bool):
+    if fmt and isinstance(value, (int, float)) and not isinstance(value, bool):
         return format(value, fmt)
     return str(value).replace('|', '\\|')
 
@@ -148,10 +154,10 @@ def markdown_table(columns: Sequence[Sequence[str]],
 
 
 def _environment_lines(env: Dict[str, object]) -> List[str]:
-    versions = ', '.join(
-        f'{k} {env[k]}'
-        for k in ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmseg', 'mmpose',
-                  'mmpretrain', 'glid_mm') if k in env)
+    versions = ', '.join(f'{k} {env[k]}'
+                         for k in ('torch', 'mmengine', 'mmcv', 'mmdet',
+                                   'mmseg', 'mmpose', 'mmpretrain', 'glid_mm')
+                         if k in env)
     lines = [
         f"- Device: {env.get('device')}",
         f"- Machine: {env.get('cpu')}, {env.get('cpu_cores_usable')} usable "

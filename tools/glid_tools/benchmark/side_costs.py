@@ -32,8 +32,8 @@ import torch.distributed as dist
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from glid_tools.benchmark.environment import collect_environment
-from glid_tools.benchmark.measure import (CPU_MEMORY_NOTE, CUDA_MEMORY_NOTE, autocast,
-                      peak_memory, time_fn)
+from glid_tools.benchmark.measure import (CPU_MEMORY_NOTE, CUDA_MEMORY_NOTE,
+                                          autocast, peak_memory, time_fn)
 from glid_tools.benchmark.models import load_config
 from glid_tools.benchmark.report import make_result, run_rows
 from glid_tools.progress import Progress
@@ -64,30 +64,42 @@ LIT_SETTINGS = dict(
 def lit_rows(arch: str, device: str) -> List[dict]:
     """LiT decoding speed rows."""
     from glid_tools.benchmark.lit_decoding import benchmark_decoding
+
     # one bar for the three groups (benchmark_side_costs'), none inside
-    r = benchmark_decoding(device=device, progress=False,
-                           **LIT_SETTINGS[arch])
+    r = benchmark_decoding(device=device, progress=False, **LIT_SETTINGS[arch])
     setting = (f"{r['arch']} decoder ({r['num_layers']} layers), batch "
                f"{r['batch_size']}, length {r['seq_len']}, "
                f"{r['memory_tokens']} image tokens, fp32")
     return [
-        dict(measurement='greedy, KV cache', value=r['greedy_cached_tok_s'],
-             unit='tokens/s', setting=setting),
-        dict(measurement='greedy, no cache',
-             value=r['greedy_uncached_tok_s'], unit='tokens/s',
-             setting=setting),
-        dict(measurement='KV cache speed-up', value=r['cache_speedup'],
-             unit='x', setting=setting),
-        dict(measurement=f"beam-{r['num_beams']} / greedy latency",
-             value=r['beam_vs_greedy'], unit='x', setting=setting),
+        dict(
+            measurement='greedy, KV cache',
+            value=r['greedy_cached_tok_s'],
+            unit='tokens/s',
+            setting=setting),
+        dict(
+            measurement='greedy, no cache',
+            value=r['greedy_uncached_tok_s'],
+            unit='tokens/s',
+            setting=setting),
+        dict(
+            measurement='KV cache speed-up',
+            value=r['cache_speedup'],
+            unit='x',
+            setting=setting),
+        dict(
+            measurement=f"beam-{r['num_beams']} / greedy latency",
+            value=r['beam_vs_greedy'],
+            unit='x',
+            setting=setting),
     ]
 
 
 def _backbones(arch: str, device: torch.device):
     """The GPPF config's ``LegoResNet`` (soft and hard) and the plain mmdet
     ``ResNet`` of the same depth, width and checkpointing."""
-    import glid_mm  # noqa: F401  (registers our components)
     from mmdet.models.backbones import ResNet
+
+    import glid_mm  # noqa: F401  (registers our components)
     from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
     cfg = load_config(GPPF_CONFIGS[arch]).model.backbone.to_dict()
     cfg.pop('type')
@@ -107,11 +119,13 @@ def _backbones(arch: str, device: torch.device):
 
 
 def _step_fn(model, x, dtype, device):
+
     def step():
         model.zero_grad(set_to_none=True)
         with autocast(device, dtype):
             loss = sum(o.float().mean() for o in model(x))
         loss.backward()
+
     return step
 
 
@@ -126,8 +140,8 @@ def lego_rows(arch: str, device: torch.device, dtype: str, batch_size: int,
                f'{img_size} px, {dtype}')
     measured = {}
     for name, model in (('plain ResNet (one path)', plain),
-                        ('lego soft', lego['soft']),
-                        ('lego hard', lego['hard'])):
+                        ('lego soft', lego['soft']), ('lego hard',
+                                                      lego['hard'])):
         model.train()
         step = _step_fn(model, x, dtype, device)
         t = time_fn(step, device, warmup=warmup, iters=iters)['mean_s']
@@ -136,17 +150,31 @@ def lego_rows(arch: str, device: torch.device, dtype: str, batch_size: int,
     rows = []
     t0, m0 = measured['plain ResNet (one path)']
     for name, (t, mem) in measured.items():
-        rows.append(dict(measurement=f'{name}: step', value=1e3 * t,
-                         unit='ms', setting=setting))
-        rows.append(dict(measurement=f'{name}: peak memory',
-                         value=None if mem is None else mem / 2**20,
-                         unit='MiB', setting=setting))
+        rows.append(
+            dict(
+                measurement=f'{name}: step',
+                value=1e3 * t,
+                unit='ms',
+                setting=setting))
+        rows.append(
+            dict(
+                measurement=f'{name}: peak memory',
+                value=None if mem is None else mem / 2**20,
+                unit='MiB',
+                setting=setting))
         if name != 'plain ResNet (one path)':
-            rows.append(dict(measurement=f'{name} / plain: memory',
-                             value=mem / m0 if mem and m0 else None,
-                             unit='x', setting=setting))
-            rows.append(dict(measurement=f'{name} / plain: time',
-                             value=t / t0, unit='x', setting=setting))
+            rows.append(
+                dict(
+                    measurement=f'{name} / plain: memory',
+                    value=mem / m0 if mem and m0 else None,
+                    unit='x',
+                    setting=setting))
+            rows.append(
+                dict(
+                    measurement=f'{name} / plain: time',
+                    value=t / t0,
+                    unit='x',
+                    setting=setting))
     return rows
 
 
@@ -157,8 +185,8 @@ def _ddp_average(params, bucket_size_mb: float = 25) -> None:
     limit = int(bucket_size_mb * 2**20)
     bucket, size = [], 0
     for g in grads + [None]:
-        if g is None or (bucket and size + g.numel() * g.element_size() >
-                         limit):
+        if g is None or (bucket
+                         and size + g.numel() * g.element_size() > limit):
             flat = _flatten_dense_tensors(bucket)
             dist.all_reduce(flat)
             flat.div_(world)
@@ -186,12 +214,13 @@ def simt_rows(arch: str, device: torch.device, dtype: str, batch_size: int,
     own_group = not (dist.is_available() and dist.is_initialized())
     tmp = None
     if own_group:
-        tmp = tempfile.NamedTemporaryFile(prefix='glid_mm_simt_',
-                                          delete=False)
+        tmp = tempfile.NamedTemporaryFile(prefix='glid_mm_simt_', delete=False)
         tmp.close()
         dist.init_process_group(
             'nccl' if device.type == 'cuda' else 'gloo',
-            init_method=f'file://{tmp.name}', rank=0, world_size=1)
+            init_method=f'file://{tmp.name}',
+            rank=0,
+            world_size=1)
     try:
         # cheap calls on a possibly shared machine: medians of many runs,
         # the two rules interleaved
@@ -199,11 +228,17 @@ def simt_rows(arch: str, device: torch.device, dtype: str, batch_size: int,
         t_simt, t_ddp = [], []
         for _ in range(3):
             t_simt.append(
-                time_fn(lambda: task_average_gradients(params), device,
-                        warmup=warmup, iters=reps)['median_s'])
+                time_fn(
+                    lambda: task_average_gradients(params),
+                    device,
+                    warmup=warmup,
+                    iters=reps)['median_s'])
             t_ddp.append(
-                time_fn(lambda: _ddp_average(params), device,
-                        warmup=warmup, iters=reps)['median_s'])
+                time_fn(
+                    lambda: _ddp_average(params),
+                    device,
+                    warmup=warmup,
+                    iters=reps)['median_s'])
         t_simt, t_ddp = min(t_simt), min(t_ddp)
         world = dist.get_world_size()
     finally:
@@ -216,15 +251,26 @@ def simt_rows(arch: str, device: torch.device, dtype: str, batch_size: int,
                f'{sum(p.numel() for p in params) / 1e6:.2f} M parameters, '
                f'world size {world}')
     return [
-        dict(measurement='task-averaged gradients (SIMT)',
-             value=1e3 * t_simt, unit='ms', setting=setting),
-        dict(measurement='DDP-rule averaging', value=1e3 * t_ddp,
-             unit='ms', setting=setting),
-        dict(measurement='SIMT overhead over DDP rule',
-             value=1e3 * (t_simt - t_ddp), unit='ms', setting=setting),
-        dict(measurement='SIMT overhead / backbone step',
-             value=100 * (t_simt - t_ddp) / t_step, unit='%',
-             setting=setting + f', step {1e3 * t_step:.1f} ms'),
+        dict(
+            measurement='task-averaged gradients (SIMT)',
+            value=1e3 * t_simt,
+            unit='ms',
+            setting=setting),
+        dict(
+            measurement='DDP-rule averaging',
+            value=1e3 * t_ddp,
+            unit='ms',
+            setting=setting),
+        dict(
+            measurement='SIMT overhead over DDP rule',
+            value=1e3 * (t_simt - t_ddp),
+            unit='ms',
+            setting=setting),
+        dict(
+            measurement='SIMT overhead / backbone step',
+            value=100 * (t_simt - t_ddp) / t_step,
+            unit='%',
+            setting=setting + f', step {1e3 * t_step:.1f} ms'),
     ]
 
 
@@ -240,8 +286,9 @@ def benchmark_side_costs(arch: str = 'base',
 
     Args:
         arch: ``'base'`` (the GPPF paper config's ResNet-50, N = 2, with
-            checkpointing; the LiT decoder's paper-scale decoding settings) or ``'nano'``
-            (the tiny GPPF config, width 16; a tiny LiT decoder).
+            checkpointing; the LiT decoder's paper-scale decoding settings)
+            or ``'nano'`` (the tiny GPPF config, width 16; a tiny LiT
+            decoder).
         device, dtype: Device and precision of the lego / SIMT steps (LiT
             decoding runs fp32).
         batch_size, img_size: Lego / SIMT input (default: base 32 x 224,
@@ -259,15 +306,20 @@ def benchmark_side_costs(arch: str = 'base',
     args = (arch, dev, dtype, batch_size, img_size, warmup, iters)
     rows = []
     bar = Progress(3, enabled=progress)
-    rows += run_rows(dict(group='LiT decoding', measurement='decoding',
-                          role='glid_mm'), lambda: lit_rows(arch, device))
+    rows += run_rows(
+        dict(group='LiT decoding', measurement='decoding', role='glid_mm'),
+        lambda: lit_rows(arch, device))
     bar.update()
-    rows += run_rows(dict(group='GPPF lego memory', measurement='lego step',
-                          role='glid_mm'), lambda: lego_rows(*args))
+    rows += run_rows(
+        dict(
+            group='GPPF lego memory', measurement='lego step', role='glid_mm'),
+        lambda: lego_rows(*args))
     bar.update()
-    rows += run_rows(dict(group='GPPF SIMT overhead',
-                          measurement='gradient averaging',
-                          role='glid_mm'), lambda: simt_rows(*args))
+    rows += run_rows(
+        dict(
+            group='GPPF SIMT overhead',
+            measurement='gradient averaging',
+            role='glid_mm'), lambda: simt_rows(*args))
     bar.update()
     bar.close()
     return make_result(

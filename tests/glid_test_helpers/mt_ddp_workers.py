@@ -24,17 +24,19 @@ def fixed_rand(*size, **kwargs):
         size = tuple(size[0])
     size = tuple(int(s) for s in size)
     rows, cols = size[-2], size[-1]
-    base = torch.arange(rows * cols, dtype=torch.float64).mul(
-        0.6180339887498949).remainder(1.0).view(rows, cols)
+    base = torch.arange(
+        rows * cols,
+        dtype=torch.float64).mul(0.6180339887498949).remainder(1.0).view(
+            rows, cols)
     out = base.to(kwargs.get('dtype') or torch.float32)
     return out.expand(size).contiguous().to(kwargs.get('device', 'cpu'))
 
 
 def build(project_root, data_root):
-    import glid_mm  # noqa: F401
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
+    import glid_mm  # noqa: F401
     from glid_mm.registry import build_model
     cfg = Config.fromfile(osp.join(project_root, CFG))
     root = osp.join(data_root, 'coco_panoptic') + '/'
@@ -78,8 +80,7 @@ def worker(rank, port, out_dir, project_root, data_root):
     import torch.distributed as dist
     from mmengine.dataset import pseudo_collate
     dist.init_process_group(
-        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-        world_size=2)
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
     torch.rand = fixed_rand
     from glid_mm.engine import GlooDistributedDataParallel
     model, dataset = build(project_root, data_root)
@@ -90,8 +91,8 @@ def worker(rank, port, out_dir, project_root, data_root):
         batch = pseudo_collate([dataset[i] for i in RANK_IMAGES[rank]])
         tasks = model.assign_tasks(len(RANK_IMAGES[rank]))
         model.task_step -= 1  # assign_tasks advanced it: peek only
-        grads, keys = step_grads(
-            ddp, lambda data: ddp(**data, mode='loss'), batch)
+        grads, keys = step_grads(ddp, lambda data: ddp(**data, mode='loss'),
+                                 batch)
         result.append(dict(grads=grads, tasks=tasks, keys=keys))
     torch.save(result, os.path.join(out_dir, f'rank{rank}.pth'))
     dist.destroy_process_group()
@@ -112,8 +113,9 @@ def reference(project_root, data_root):
                 [dataset[i] for images in RANK_IMAGES for i in images])
             tasks = model.assign_tasks(4)
             model.task_step -= 1
-            grads, keys = step_grads(model, lambda data: model(
-                **data, mode='loss'), batch)
+            grads, keys = step_grads(model,
+                                     lambda data: model(**data, mode='loss'),
+                                     batch)
             result.append(dict(grads=grads, tasks=tasks, keys=keys))
         return result
     finally:

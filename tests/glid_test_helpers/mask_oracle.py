@@ -36,7 +36,7 @@ def ground_truth_outputs(head, task, samples, batch_shape, shuffle=False):
         h, w = sample.img_shape
         for q, ((_, mask), label) in enumerate(zip(segments, labels)):
             cls[b, q, label], cls[b, q, K] = 20., -20.
-            small = F.interpolate(mask[None, None].float(), (h, w),
-                                  mode='nearest')[0, 0] > 0.5
+            small = F.interpolate(
+                mask[None, None].float(), (h, w), mode='nearest')[0, 0] > 0.5
             masks[b, q, :h, :w] = torch.where(small, 20., -20.)
     return cls, masks

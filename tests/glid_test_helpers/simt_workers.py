@@ -16,8 +16,8 @@ TASK_OF_RANK = ('a', 'b')
 
 
 def make_model():
-    from glid_mm.models.layers.gppf_cross_task_sync_bn import CrossTaskSyncBN
     from glid_mm.models.algorithms.gppf_multi_task_model import task_of
+    from glid_mm.models.layers.gppf_cross_task_sync_bn import CrossTaskSyncBN
 
     class ToyTasks(BaseModel):
         """Shared conv + CrossTaskSyncBN; heads a (cls), b (dense), c."""
@@ -27,8 +27,9 @@ def make_model():
             self.conv = nn.Conv2d(3, 4, 3, padding=1)
             self.bn = CrossTaskSyncBN(4)
             self.heads = nn.ModuleDict(
-                dict(a=nn.Linear(4, 2), b=nn.Conv2d(4, 2, 1),
-                     c=nn.Linear(4, 2)))
+                dict(
+                    a=nn.Linear(4, 2), b=nn.Conv2d(4, 2, 1), c=nn.Linear(4,
+                                                                         2)))
 
         def forward(self, inputs, data_samples=None, mode='tensor'):
             task = task_of(data_samples)
@@ -59,26 +60,30 @@ def batch(task):
 def worker(rank, port, out_dir):
     torch.set_num_threads(1)
     dist.init_process_group(
-        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-        world_size=2)
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
     import glid_mm  # noqa: F401
     from glid_mm.engine import SIMTDistributedWrapper, task_average_gradients
     torch.manual_seed(rank)  # rank 1 differs until the wrapper broadcasts
     model = SIMTDistributedWrapper(make_model())
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1.0))
     grads = {}  # what the optimizer steps with (zero_grad clears it after)
-    optim.optimizer.register_step_pre_hook(lambda *_: grads.update({
-        k: None if v.grad is None else v.grad.clone()
-        for k, v in model.module.named_parameters()
-    }))
+    optim.optimizer.register_step_pre_hook(
+        lambda *_: grads.update({
+            k: None if v.grad is None else v.grad.clone()
+            for k, v in model.module.named_parameters()
+        }))
     model.train()
     model.train_step(batch(TASK_OF_RANK[rank]), optim)
     result = dict(
-        params={k: v.detach().clone()
-                for k, v in model.module.named_parameters()},
+        params={
+            k: v.detach().clone()
+            for k, v in model.module.named_parameters()
+        },
         grads=grads,
-        buffers={k: v.clone()
-                 for k, v in model.module.named_buffers()})
+        buffers={
+            k: v.clone()
+            for k, v in model.module.named_buffers()
+        })
 
     # the rule on hand-made gradients: p0 used by both (1 and 3 -> 2),
     # p1 by rank 0 only (5 -> 5, not 2.5), p2 by rank 1 only, p3 by nobody
@@ -98,17 +103,21 @@ def lego_worker(rank, port, out_dir):
     """Hard sampling and fixed paths differing between the 2 processes."""
     torch.set_num_threads(1)
     dist.init_process_group(
-        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-        world_size=2)
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
     from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
     result = {}
     for mode in ('hard', 'fixed'):
         torch.manual_seed(0)
         lego = LegoResNet(
-            task_names=('a', 'b'), stem_channels=4, base_channels=2,
-            num_stages=2, out_indices=(1, ), hard=mode == 'hard',
-            fixed_paths=dict(a=[0] * 8, b=[1] * 8) if mode == 'fixed' else
-            None, norm_cfg=dict(type='CrossTaskSyncBN'))
+            task_names=('a', 'b'),
+            stem_channels=4,
+            base_channels=2,
+            num_stages=2,
+            out_indices=(1, ),
+            hard=mode == 'hard',
+            fixed_paths=dict(a=[0] * 8, b=[1] *
+                             8) if mode == 'fixed' else None,
+            norm_cfg=dict(type='CrossTaskSyncBN'))
         lego.train()
         torch.manual_seed(100 + rank)  # own Gumbel draws and inputs
         x = torch.randn(2 + rank, 3, 16 + 8 * rank, 16)
@@ -116,8 +125,14 @@ def lego_worker(rank, port, out_dir):
             out, = lego(x)
         out.mean().backward()
         result[mode] = dict(
-            buffers={k: v.clone() for k, v in lego.named_buffers()},
-            used={k: v.grad is not None for k, v in lego.named_parameters()})
+            buffers={
+                k: v.clone()
+                for k, v in lego.named_buffers()
+            },
+            used={
+                k: v.grad is not None
+                for k, v in lego.named_parameters()
+            })
     torch.save(result, os.path.join(out_dir, f'lego{rank}.pth'))
     dist.destroy_process_group()
 
@@ -127,19 +142,23 @@ def lego_cp_worker(rank, port, out_dir):
     take different units (soft, hard and fixed-path modes)."""
     torch.set_num_threads(1)
     dist.init_process_group(
-        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-        world_size=2)
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
     from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
     result = {}
     for mode in ('soft', 'hard', 'fixed'):
         for with_cp in (False, True):
             torch.manual_seed(0)
             lego = LegoResNet(
-                task_names=('a', 'b'), stem_channels=4, base_channels=2,
-                num_stages=2, out_indices=(1, ), hard=mode == 'hard',
-                fixed_paths=dict(a=[0] * 8, b=[1] * 8)
-                if mode == 'fixed' else None,
-                norm_cfg=dict(type='CrossTaskSyncBN'), with_cp=with_cp)
+                task_names=('a', 'b'),
+                stem_channels=4,
+                base_channels=2,
+                num_stages=2,
+                out_indices=(1, ),
+                hard=mode == 'hard',
+                fixed_paths=dict(a=[0] * 8, b=[1] *
+                                 8) if mode == 'fixed' else None,
+                norm_cfg=dict(type='CrossTaskSyncBN'),
+                with_cp=with_cp)
             lego.train()
             torch.manual_seed(100 + rank)  # own Gumbel draws and inputs
             x = torch.randn(2 + rank, 3, 16 + 8 * rank, 16)
@@ -147,8 +166,10 @@ def lego_cp_worker(rank, port, out_dir):
                 out, = lego(x)
             (out * torch.linspace(-1, 2, out.shape[-1])).mean().backward()
             result[(mode, with_cp)] = dict(
-                buffers={k: v.clone()
-                         for k, v in lego.named_buffers()},
+                buffers={
+                    k: v.clone()
+                    for k, v in lego.named_buffers()
+                },
                 grads={
                     k: None if v.grad is None else v.grad.clone()
                     for k, v in lego.named_parameters()
@@ -163,8 +184,7 @@ def buffer_worker(rank, port, out_dir):
     b; head a's BN is used by rank 0 only, the shared plain BN by both."""
     torch.set_num_threads(1)
     dist.init_process_group(
-        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-        world_size=2)
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
     import glid_mm  # noqa: F401
     from glid_mm.engine import SIMTDistributedWrapper
     from glid_mm.models.algorithms.gppf_multi_task_model import task_of
@@ -175,8 +195,10 @@ def buffer_worker(rank, port, out_dir):
             super().__init__()
             self.shared = nn.BatchNorm2d(3)
             self.heads = nn.ModuleDict(
-                dict(a=nn.BatchNorm2d(3), b=nn.BatchNorm2d(3),
-                     c=nn.BatchNorm2d(3)))
+                dict(
+                    a=nn.BatchNorm2d(3),
+                    b=nn.BatchNorm2d(3),
+                    c=nn.BatchNorm2d(3)))
 
         def forward(self, inputs, data_samples=None, mode='tensor'):
             task = task_of(data_samples)
@@ -197,9 +219,12 @@ def buffer_worker(rank, port, out_dir):
     model.train_step(data, optim)
     torch.save(
         dict(
-            buffers={k: v.clone()
-                     for k, v in model.module.named_buffers()},
-            local={k: v.clone()
-                   for k, v in local.named_buffers()}),
-        os.path.join(out_dir, f'buffers{rank}.pth'))
+            buffers={
+                k: v.clone()
+                for k, v in model.module.named_buffers()
+            },
+            local={
+                k: v.clone()
+                for k, v in local.named_buffers()
+            }), os.path.join(out_dir, f'buffers{rank}.pth'))
     dist.destroy_process_group()
