@@ -65,6 +65,26 @@ if 'PYTEST_XDIST_WORKER' in os.environ:
 
 
 @pytest.fixture(autouse=True)
+def fresh_visualizers():
+    """Forget mmengine's visualizer instances after each test. A Runner
+    names its visualizer after the config and the current second and
+    reuses an existing instance of that name, with that instance's save
+    folder: two runners of one config built within a second in one worker
+    process (a refused run, then the next test) would write into the first
+    test's folder."""
+    yield
+    from mmengine.visualization import Visualizer
+
+    def clear(cls):
+        if '_instance_dict' in vars(cls):
+            cls._instance_dict.clear()
+        for sub in cls.__subclasses__():
+            clear(sub)
+
+    clear(Visualizer)
+
+
+@pytest.fixture(autouse=True)
 def one_torch_thread(request):
     """GPPF and M3I tests use tiny tensors: one intra-op thread (two threads
     on a busy 2-core box were measured 45x slower, 3.2 s vs 0.07 s per tiny

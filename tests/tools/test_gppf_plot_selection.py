@@ -5,8 +5,6 @@ import glob
 import importlib.util
 import json
 import os.path as osp
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,8 +18,7 @@ from mmengine.visualization import Visualizer
 import glid_mm  # noqa: F401
 from glid_mm.engine import GPPFSelectionLoggerHook, SIMTDistributedWrapper
 from glid_mm.models.backbones.gppf_lego_resnet import LegoResNet
-from glid_test_helpers.dist import dist_env, dist_train
-from glid_tools.gppf_plots import (CURVES_FILE, HEATMAP_FILE, load_selection,
+from glid_tools.gppf_plots import (HEATMAP_FILE, load_selection,
                                    plot_selection, plot_selection_curves)
 
 TINY = ('configs/gppf/'
@@ -195,46 +192,3 @@ def test_bad_units(tmp_path):
         plot_selection_curves(history, str(tmp_path / 'c.png'), units=[2])
     written = plot_selection(str(scalars))  # next to the scalars file
     assert osp.dirname(written['heatmap']) == str(tmp_path)
-
-
-@pytest.mark.slow
-def test_plots_from_a_real_simt_run(tmp_path, project_root):
-    """2 SIMT iterations of the tiny config on 2 CPU processes (gloo); the
-    tool plots the selection logged by the config's hook (interval 1)."""
-    work_dir = str(tmp_path / 'work')
-    dist_train(TINY, work_dir, 'train_cfg.max_iters=2', timeout=420)
-
-    history = load_selection(work_dir)
-    assert history.source.endswith(osp.join('vis_data', 'scalars.json'))
-    # one record per step (rank 0 only): before training and 2 iterations
-    assert history.steps.tolist() == [0, 1, 2]
-    assert history.tasks == ['det', 'seg', 'cls']
-    ckpt = torch.load(
-        osp.join(work_dir, 'iter_2.pth'),
-        map_location='cpu',
-        weights_only=True)
-    for task in history.tasks:
-        probs = history.probs[task]  # [S, L, N]
-        assert probs.shape == (3, 17, 2)
-        np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-6)
-        np.testing.assert_array_equal(probs[0], 0.5)  # uniform start
-        # the last record is the softmax of the trained controller
-        logits = ckpt['state_dict'][f'backbone.controllers.{task}']
-        np.testing.assert_allclose(
-            probs[-1], logits.softmax(-1).numpy(), atol=1e-7)
-
-    out_dir = tmp_path / 'plots'
-    done = subprocess.run(
-        [sys.executable, TOOL, work_dir, '--out-dir',
-         str(out_dir)],
-        cwd=project_root,
-        env=dist_env(),
-        capture_output=True,
-        text=True,
-        timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert history.source in done.stdout
-    for name in (HEATMAP_FILE, CURVES_FILE):
-        png = out_dir / name
-        assert png.read_bytes()[:8] == PNG_MAGIC
-        assert png.stat().st_size > 10000

@@ -115,3 +115,46 @@ def test_extracted_backbone_loads_into_mmdet_resnet50(tiny_run, tmp_path,
     missing, unexpected = resnet.load_state_dict(
         static['state_dict'], strict=False)
     assert missing == [] and unexpected == []
+
+
+def test_selection_plots_from_the_run(tiny_run, tmp_path, project_root):
+    """tools/analysis/gppf_plot_selection.py on the run: the selection the
+    config's hook logged (interval 1, rank 0 only) is uniform at step 0
+    and, at the last step, the softmax of the trained controllers."""
+    import numpy as np
+
+    from glid_tools.gppf_plots import CURVES_FILE, HEATMAP_FILE, load_selection
+    work_dir, _ = tiny_run
+    history = load_selection(work_dir)
+    assert history.source.endswith(osp.join('vis_data', 'scalars.json'))
+    # one record per step: before training and 3 iterations
+    assert history.steps.tolist() == [0, 1, 2, 3]
+    assert history.tasks == ['det', 'seg', 'cls']
+    ckpt = torch.load(
+        osp.join(work_dir, 'iter_3.pth'),
+        map_location='cpu',
+        weights_only=True)
+    for task in history.tasks:
+        probs = history.probs[task]  # [S, L, N]
+        assert probs.shape == (4, 17, 2)
+        np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-6)
+        np.testing.assert_array_equal(probs[0], 0.5)  # uniform start
+        logits = ckpt['state_dict'][f'backbone.controllers.{task}']
+        np.testing.assert_allclose(
+            probs[-1], logits.softmax(-1).numpy(), atol=1e-7)
+    out_dir = tmp_path / 'plots'
+    done = subprocess.run([
+        sys.executable, 'tools/analysis/gppf_plot_selection.py', work_dir,
+        '--out-dir',
+        str(out_dir)
+    ],
+                          cwd=project_root,
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert history.source in done.stdout
+    for name in (HEATMAP_FILE, CURVES_FILE):
+        png = out_dir / name
+        assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+        assert png.stat().st_size > 10000

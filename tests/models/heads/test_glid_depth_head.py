@@ -189,8 +189,9 @@ def test_loss_falls_on_redwood_and_depth_metric_runs(cfg, tmp_path):
         loss = model.loss(**data)['decode.loss_depth']
         optim.update_params(loss)
         values.append(loss.item())
-    # mean of the last 4 steps: single steps on 2 frames swing by ~5 %
-    assert sum(values[-4:]) / 4 < 0.9 * values[0], values
+    # median of the last 5 steps: single steps on 2 frames at this lr
+    # swing, one up to 1.4x the start (seen with one intra-op thread)
+    assert sorted(values[-5:])[2] < 0.9 * values[0], values
 
     with torch.no_grad():
         model.eval()
