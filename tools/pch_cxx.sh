@@ -1,59 +1,64 @@
 #!/usr/bin/env bash
-# C++ compiler wrapper used by tools/setup_env.sh to build mmcv's ops with a
-# precompiled <torch/extension.h>.
+# C++ compiler wrapper that tools/setup_env.sh puts in CXX while it builds
+# mmcv's ops with GCC: a precompiled header for mmcv's op helper.
 #
-# Most of mmcv's op build time is the compiler parsing torch's headers again
-# for each of its op sources. This wrapper compiles those headers once per
-# set of compile flags into a GCC precompiled header and adds
-# `-include <it>` to each compile, so each source starts from the parsed
-# headers. It is safe by construction:
-#   - the header is built with exactly the flags of the compile that uses it
-#     (the key is a hash of those flags), so macros and options agree;
-#   - every op source includes <torch/extension.h> anyway (through
-#     pytorch_cpp_helper.hpp / pytorch_device_registry.hpp), and its include
-#     guards make a second inclusion a no-op, so including it first changes
-#     no declaration the source sees (setup_env.sh checks that every source
-#     includes one of those headers before building);
-#   - `-Winvalid-pch` reports a header GCC cannot use, and GCC then parses
-#     the headers as usual; a header that fails to build is not used.
-# Anything that is not a plain `-c x.cpp` compile (links, nvcc's host
-# compiles of .cu files) passes through untouched.
+# Most of the mmcv op build is GCC parsing torch's headers (ATen) again for
+# each op source: 17 s for nms.cpp, 4 s of it left with the headers
+# precompiled (measured on 2 cores). 63 of the 77 CPU op sources start
+# with `#include "pytorch_cpp_helper.hpp"`, which pulls those headers. For
+# such a compile this wrapper precompiles that one include once per set of
+# compile flags and adds `-include <stub>`, the stub holding that same
+# include line. The result is the same program:
+#   - the compile sees exactly the tokens it saw before: the stub's
+#     include is the source's own first include, and the source's
+#     `#include "pytorch_cpp_helper.hpp"` is then empty (include guard);
+#   - the header is precompiled with exactly the flags of the compile that
+#     uses it (they name its folder), so macros and options agree;
+#   - `-Winvalid-pch`: a header GCC cannot use is reported and GCC parses
+#     the stub as usual; a header that fails to build is not used.
+# Any other call (links, sources that start with another include, nvcc's
+# host compiles) runs the compiler unchanged.
 #
-# Environment: GLID_MM_REAL_CXX (the compiler to run, default c++),
-# GLID_MM_PCH_DIR (where the headers go, required).
+# Environment: GLID_MM_REAL_CXX (the compiler, default c++) and
+# GLID_MM_PCH_DIR (where the headers go; without it, no precompiling).
 set -uo pipefail
 real="${GLID_MM_REAL_CXX:-c++}"
+HEADER='#include "pytorch_cpp_helper.hpp"'
 args=("$@")
-compile=0 src="" flags=()
-skip_next=0
+compile=0 src="" flags=() skip=0
 for ((i = 0; i < ${#args[@]}; i++)); do
   a="${args[$i]}"
-  if [ "$skip_next" = 1 ]; then skip_next=0; continue; fi
+  if [ "$skip" = 1 ]; then skip=0; continue; fi
   case "$a" in
     -c) compile=1 ;;
-    -o|-MF|-MT|-MQ) skip_next=1 ;;
+    -o|-MF|-MT|-MQ) skip=1 ;;
     -MD|-MMD) ;;
-    *.cpp|*.cc|*.cxx) src="$a" ;;
+    *.cpp) src="$a" ;;
     *) flags+=("$a") ;;
   esac
 done
-if [ "$compile" != 1 ] || [ -z "$src" ] || [ -z "${GLID_MM_PCH_DIR:-}" ]; then
+if [ "$compile" != 1 ] || [ -z "$src" ] || [ -z "${GLID_MM_PCH_DIR:-}" ] ||
+   [ "$(grep -m1 '^[[:space:]]*#[[:space:]]*include' "$src" 2>/dev/null |
+        tr -d '[:space:]')" != "${HEADER// /}" ]; then
   exec "$real" "$@"
 fi
-key="$(printf '%s\n' "$real" "${flags[@]}" | sha256sum | cut -c1-16)"
-dir="$GLID_MM_PCH_DIR/$key"
-hdr="$dir/torch_extension_pch.h"
+dir="$GLID_MM_PCH_DIR/$(printf '%s\n' "$real" "${flags[@]}" | sha256sum |
+                        cut -c1-16)"
+stub="$dir/pytorch_cpp_helper_pch.h"
 mkdir -p "$dir"
 (
   flock 9
-  if [ ! -f "$hdr.gch" ] && [ ! -f "$dir/failed" ]; then
-    echo '#include <torch/extension.h>' > "$hdr"
-    "$real" "${flags[@]}" -x c++-header "$hdr" -o "$hdr.gch.tmp" \
-      > "$dir/build.log" 2>&1 && mv "$hdr.gch.tmp" "$hdr.gch" ||
+  if [ ! -f "$stub.gch" ] && [ ! -f "$dir/failed" ]; then
+    echo "$HEADER" > "$stub"
+    if "$real" "${flags[@]}" -x c++-header "$stub" -o "$stub.gch.tmp" \
+        > "$dir/build.log" 2>&1; then
+      mv "$stub.gch.tmp" "$stub.gch"
+    else
       touch "$dir/failed"
+    fi
   fi
 ) 9> "$dir.lock"
-if [ -f "$hdr.gch" ]; then
-  exec "$real" -include "$hdr" -Winvalid-pch "$@"
+if [ -f "$stub.gch" ]; then
+  exec "$real" -include "$stub" -Winvalid-pch "$@"
 fi
 exec "$real" "$@"

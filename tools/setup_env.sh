@@ -88,9 +88,22 @@ fi
 KEY="mmcv-${MMCV_VERSION}_torch-${TORCH_VER//+/_}_${PY_TAG}_${FLAVOUR}"
 WHEEL_DIR="$CACHE/wheels/$KEY"
 
-build_mmcv() {
+pch_env() {  # pch_env <dir>: with GCC, compile through tools/pch_cxx.sh
+  # (a precompiled header for the op sources' first include: the same
+  # program, built in about a third of the time; see that script). Other
+  # compilers build as before.
+  local cxx="${CXX:-c++}"
+  if "$cxx" --version 2>/dev/null | grep -q 'Free Software Foundation'; then
+    export GLID_MM_REAL_CXX="$cxx" GLID_MM_PCH_DIR="$1"
+    export CXX="$ROOT/tools/pch_cxx.sh"
+    echo "compiling through tools/pch_cxx.sh (precompiled headers in $1)"
+  fi
+}
+
+build_mmcv() (  # a subshell: the compiler settings stay inside
   # Runs inside `if`, where bash ignores `set -e`: chain with && instead.
   local tmp; tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT  # sources, objects and ~0.6 GB of headers
   local src="$tmp/mmcv-$MMCV_VERSION"
   # --no-build-isolation: an isolated build env would take setuptools>=82,
   # which has no pkg_resources, and mmcv's setup.py imports it.
@@ -101,16 +114,17 @@ build_mmcv() {
   sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py" &&
   grep -q -- '-std=c++20' "$src/setup.py" &&
   rm -rf "$WHEEL_DIR.partial" && mkdir -p "$WHEEL_DIR.partial" &&
+  pch_env "$tmp/pch" &&
   MMCV_WITH_OPS=1 FORCE_CUDA="$WITH_CUDA" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
     "${PIP[@]}" wheel --no-build-isolation --no-deps --no-cache-dir \
       "$src" -w "$WHEEL_DIR.partial" &&
   ls "$WHEEL_DIR.partial"/mmcv-*.whl &&
   rm -rf "$WHEEL_DIR" && mv "$WHEEL_DIR.partial" "$WHEEL_DIR" &&  # publish atomically
   rm -rf "$tmp"
-}
+)
 
 if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
-  step mmcv-build "build mmcv $MMCV_VERSION with ops for torch $TORCH_VER/$PY_TAG/$FLAVOUR (about 10 min on 2 cores)" build_mmcv
+  step mmcv-build "build mmcv $MMCV_VERSION with ops for torch $TORCH_VER/$PY_TAG/$FLAVOUR (about 4 min on 2 cores)" build_mmcv
 else
   echo "[setup] mmcv-build     reuse cached wheel $WHEEL_DIR"
 fi
