@@ -124,7 +124,7 @@ build_mmcv() (  # a subshell: the compiler settings stay inside
 )
 
 if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
-  step mmcv-build "build mmcv $MMCV_VERSION with ops for torch $TORCH_VER/$PY_TAG/$FLAVOUR (about 4 min on 2 cores)" build_mmcv
+  step mmcv-build "build mmcv $MMCV_VERSION with ops for torch $TORCH_VER/$PY_TAG/$FLAVOUR (about 6 min on 2 cores)" build_mmcv
 else
   echo "[setup] mmcv-build     reuse cached wheel $WHEEL_DIR"
 fi
