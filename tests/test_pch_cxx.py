@@ -35,11 +35,13 @@ def cxx(tmp_path):
     log = tmp_path / 'calls.log'
 
     def run(*args, pch=True, **env):
-        full = dict(os.environ, GLID_MM_REAL_CXX=str(fake), LOG=str(log),
-                    **env)
+        full = dict(
+            os.environ, GLID_MM_REAL_CXX=str(fake), LOG=str(log), **env)
         if pch:
             full['GLID_MM_PCH_DIR'] = str(tmp_path / 'pch')
-        subprocess.run(['bash', WRAPPER, *args], cwd=tmp_path, env=full,
+        subprocess.run(['bash', WRAPPER, *args],
+                       cwd=tmp_path,
+                       env=full,
                        check=True)
         calls = log.read_text().splitlines()
         log.unlink()
@@ -70,19 +72,23 @@ def test_helper_first_sources_use_one_header_per_flag_set(cxx, tmp_path):
     other = _source(tmp_path, 'roi_align.cpp', '  #  include "pytorch_cpp'
                     '_helper.hpp"')
     calls = cxx(*flags, '-c', other, '-o', 'roi.o')
-    assert calls == [f'-include {stub} -Winvalid-pch {" ".join(flags)} -c '
-                     f'{other} -o roi.o']
+    assert calls == [
+        f'-include {stub} -Winvalid-pch {" ".join(flags)} -c '
+        f'{other} -o roi.o'
+    ]
     # other flags: another header
     calls = cxx('-O0', '-c', src, '-o', 'nms.o')
     assert len(calls) == 2 and stub not in calls[0]
 
 
-@pytest.mark.parametrize('args', [
-    ['-O3', '-c', 'iou.cpp', '-o', 'iou.o'],  # starts with another include
-    ['-shared', 'a.o', 'b.o', '-o', '_ext.so'],  # a link
-    ['-c', 'k.cu', '-o', 'k.o'],  # not a C++ source
-    ['--version'],
-])
+@pytest.mark.parametrize(
+    'args',
+    [
+        ['-O3', '-c', 'iou.cpp', '-o', 'iou.o'],  # starts with another include
+        ['-shared', 'a.o', 'b.o', '-o', '_ext.so'],  # a link
+        ['-c', 'k.cu', '-o', 'k.o'],  # not a C++ source
+        ['--version'],
+    ])
 def test_other_calls_pass_through(cxx, tmp_path, args):
     _source(tmp_path, 'iou.cpp', '#include "box_iou_rotated_utils.hpp"')
     assert cxx(*args) == [' '.join(args)]
