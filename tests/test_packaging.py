@@ -6,12 +6,8 @@ Everything is built from a copy of the checkout in a temporary folder
 ``glid_mm.egg-info`` and fresh ``glid_mm/.mim`` copies in the checkout);
 nothing is downloaded (``--no-deps --no-build-isolation``). The slow tests
 take about 30 s together.
-``GLID_MM_MIM_PATH=DIR`` (a folder with openmim installed, e.g. by
-``pip install --target DIR openmim``) also runs ``mim search glid_mm``
-against the installed wheel.
 """
 import glob
-import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -286,25 +282,6 @@ def test_glid_mm_base_from_installed_wheel(site, tmp_path):
         env=_outside_env(site),
         timeout=240)
     assert 'OK GLIDEncoderDecoder' in res.stdout, res.stdout
-
-
-@pytest.mark.slow
-def test_mim_search(site, tmp_path):
-    mim_path = os.environ.get('GLID_MM_MIM_PATH')
-    if not mim_path and importlib.util.find_spec('mim') is None:
-        pytest.skip('openmim is not installed (GLID_MM_MIM_PATH=DIR: a '
-                    'folder holding it)')
-    paths = [site] + ([mim_path] if mim_path else [])
-    res = _run([
-        sys.executable, '-W', 'ignore', '-m', 'mim', 'search', 'glid_mm',
-        '--field', 'config'
-    ],
-               cwd=tmp_path,
-               env=_outside_env(*paths),
-               timeout=240)
-    assert 'config id: glid-semseg_swin-nano_1xb8-2k_camvid-128x160' \
-        in res.stdout, res.stdout[-2000:]
-    assert res.stdout.count('config id:') >= 50
 
 
 @pytest.mark.filterwarnings('ignore:pkg_resources is deprecated')

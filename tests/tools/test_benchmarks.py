@@ -104,9 +104,21 @@ def test_pretrain_rows(run_all_out):
     # the visible-token encoder does fewer FLOPs than the mask-token one
     assert (rows['GLID']['fwd_gflops_per_image']
             < rows['GLID mask-token']['fwd_gflops_per_image'])
-    assert rows['GLID']['relative_speed'] == pytest.approx(1.0)
+    _check_speed_vs_glid(rows, 'step_ms', result['settings']['batch_size'])
     assert rows['GLID']['role'] == 'glid_mm'
     assert rows['SimMIM']['role'] == 'peer'
+
+
+def _check_speed_vs_glid(rows, ms_key, batch_size):
+    """``relative_speed`` of every row (GLID's peers included) is its
+    images/s over GLID's, and images/s is the batch over the mean time in
+    ``ms_key``."""
+    glid = rows['GLID']['images_per_s']
+    for name, row in rows.items():
+        assert row['images_per_s'] == pytest.approx(
+            1e3 * batch_size / row[ms_key], rel=1e-9), name
+        assert row['relative_speed'] == pytest.approx(
+            row['images_per_s'] / glid, rel=1e-9), name
 
 
 def test_inference_rows(run_all_out):
@@ -125,6 +137,8 @@ def test_inference_rows(run_all_out):
                         for p in ('encoder', 'fpn', 'decoder', 'head'))
             assert 0 < parts <= row['gflops_per_image'] * (1 + 1e-6)
             assert row['ms_encoder'] > 0 and row['ms_decoder'] > 0
+        _check_speed_vs_glid(
+            _rows(result), 'latency_ms', result['settings']['batch_size'])
 
 
 def test_side_costs_and_complexity_rows(run_all_out):

@@ -43,6 +43,21 @@ def random_checkpoint(config: str, path) -> str:
     return str(path)
 
 
+def predict_first_test_sample(inferencer, config: str):
+    """``model.test_step`` of the inferencer's model on the first sample of
+    the config's test set, through the config's own test pipeline, and
+    that sample's image path: the reference for the inferencer's output."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DATASETS
+    cfg = load_config(config)
+    init_default_scope(cfg.default_scope)
+    data = DATASETS.build(cfg.test_dataloader.dataset)[0]
+    model = inferencer.model.eval()
+    with torch.no_grad():
+        pred = model.test_step(pseudo_collate([data]))[0]
+    return pred, data['data_samples'].img_path
+
+
 def first_image(folder: str) -> str:
     names = sorted(
         f for f in os.listdir(folder) if f.lower().endswith(('.jpg', '.png')))
@@ -65,6 +80,12 @@ def test_det_inferencer(in_project, data_root, tmp_path):
     res = inferencer(image, out_dir=str(tmp_path / 'out'), no_save_pred=False)
     assert np.asarray(res['predictions'][0]['bboxes']).shape[1] == 4
     assert os.listdir(tmp_path / 'out' / 'vis')
+    # the inferencer's boxes are the model's predictions on the same image
+    ref, path = predict_first_test_sample(inferencer, DET)
+    got = inferencer(path, return_datasamples=True)['predictions'][0]
+    for key in ('bboxes', 'scores', 'labels'):
+        torch.testing.assert_close(got.pred_instances[key],
+                                   ref.pred_instances[key])
 
 
 @pytest.mark.slow
@@ -82,6 +103,13 @@ def test_seg_inferencer(in_project, data_root, tmp_path):
     assert seg.shape == (h, w)
     assert seg.min() >= 0 and seg.max() < 11  # CamVid's 11 classes
     assert os.listdir(tmp_path / 'out' / 'vis')
+    # the inferencer's map is the model's prediction on the same image
+    ref, path = predict_first_test_sample(inferencer, SEMSEG)
+    got = inferencer(path, return_datasamples=True)  # mmseg: the sample
+    assert torch.equal(got.pred_sem_seg.data, ref.pred_sem_seg.data)
+    # random weights may give one class everywhere: the logits too
+    torch.testing.assert_close(got.seg_logits.data, ref.seg_logits.data)
+    assert ref.seg_logits.data.std() > 0
 
 
 @pytest.mark.slow

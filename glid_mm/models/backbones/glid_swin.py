@@ -43,6 +43,32 @@ class GLIDSwinTransformer(SimMIMSwinTransformer):
       encoder computes a quarter of the tokens. The parameters are exactly
       the dense Swin's (no mask token), so the state dict has the keys of
       ``mmpretrain.SwinTransformer``.
+
+      At every visible position the output is the dense Swin's with the
+      masked keys taken out of each window, and with nothing masked it is
+      ``SwinTransformer.forward`` itself, also in these settings (tested
+      against mmpretrain's Swin in
+      ``tests/models/backbones/test_glid_swin_visible_settings.py``):
+
+      * maps that are not a whole number of windows, and maps no larger
+        than the window with ``pad_small_map=True``: mmpretrain zero-pads
+        the normalised map to whole windows and the padding is a key of its
+        window (not masked); the visible path adds those keys (``qkv(0)``)
+        to the windows it computes. A map smaller than the window without
+        ``pad_small_map`` is refused (ValueError naming
+        ``pad_small_map=True``), as mmpretrain asserts.
+      * ``drop_path_rate > 0``: ``DropPath`` draws one keep / drop per image
+        and branch (``[B, 1, 1]``) on the visible tokens as on the full
+        map, in the same order, so from the same RNG state the same images
+        are dropped as in the dense Swin.
+      * attention dropout (``attn_cfgs=dict(attn_drop=p)``): each attention
+        weight is dropped with probability ``p`` and rescaled as in
+        ``WindowMSA``, drawn over the packed windows (the same draws only
+        where the packing is the dense partition); ``drop_rate`` drops
+        visible token channels as the dense Swin drops all tokens'.
+      * non-square inputs: a non-square grid of square mask units, the
+        same windows, small-map rule (``min(H, W)``) and position
+        embedding resize as the dense Swin.
     - ``'mask_token'`` (SimMIM, kept as an ablation): masked 4 px tokens are
       replaced by a learnable ``mask_token`` after the patch embedding and
       Swin runs on the full grid. Any mask unit that is a multiple of the

@@ -25,6 +25,39 @@ tracking running statistics (SyncBN and others fall back), the 1x1 conv has
 no bias and no activation follows. BN's running statistics are updated once,
 in the forward pass. A BN weight with ``|gamma| < 1e-5`` is clamped to
 1e-5 (keeping its sign) when recovering ``x_hat``, as InPlace-ABN does.
+
+Mixed precision: the fused path also needs the node to compute in fp32 /
+fp64, i.e. no autocast on the inputs' device (mmengine's
+``AmpOptimWrapper``) and fp32 / fp64 inputs and parameters; otherwise it
+falls back to ``torch.utils.checkpoint`` as above, which recomputes the
+cheap part under the forward's autocast state and runs the 1x1 conv and BN
+through plain autograd. The reason is ``x_hat``: BN's output ``y`` is
+then fp16 / bf16, and ``(y - beta) / gamma`` from it errs by about
+``eps_dtype * |beta| / |gamma|`` (bf16 near ``beta = 1`` has steps of
+2^-7, so with ``gamma = 1e-3`` ``x_hat``, whose spread is 1, comes in
+steps of 7.8), where plain autograd keeps BN's input itself. Measured on
+one node (tests/models/layers/test_glid_bifpn_node_amp.py: 2x8x8x8 and
+2x8x4x4 inputs, CPU autocast), the fused path against plain autograd under
+the same autocast, max abs difference / max abs of the plain gradient:
+
+- bf16, backward inside the autocast region, random ``gamma``: 2.1e-2 for
+  BN's weight (plain bf16 itself differs from fp32 by 8.4e-3 there),
+  1.4e-3 to 3.8e-3 for the others but BN's bias (exact, as the output);
+- the same with ``gamma = 1e-3``, ``beta = 1``: 1.7 for BN's weight, 0.35
+  for the 1x1 weight, 0.14 for the depthwise weight, 0.17 for the fusion
+  weights, 0.13 / 0.16 for the inputs;
+- backward after leaving the autocast region (as ``AmpOptimWrapper`` runs
+  it), fp16 either way and half-precision models: the fused backward
+  failed on mixed dtypes (half maps against fp32 parameters or ``invstd``).
+
+With the fallback the measured difference is 0 in every case (the same
+kernels on the same dtypes). Keeping ``y`` in fp32 instead would keep as
+much memory as the fallback's two half-precision maps (the inputs of the
+1x1 conv and of BN), match plain autograd only up to rounding, and need
+autocast's casts of the 1x1 weight repeated by hand in backward. The
+fused path's backward recomputes the cheap part with autocast off, as its
+forward ran, so a backward called inside an autocast region still sees
+fp32 maps (it failed in the 1x1 conv's backward before).
 """
 from typing import Callable, List
 
@@ -79,7 +112,11 @@ class _NodeFunction(torch.autograd.Function):
         gz, g_gamma, g_beta = torch.ops.aten.native_batch_norm_backward(
             gy, y, gamma * safe * ctx.invstd, None, None, beta, 1.0 / safe,
             True, bn.eps, [True, True, True])
-        with torch.enable_grad():
+        # forward ran without autocast (else separable_node falls back):
+        # recompute d as it was, fp32, even if backward is called inside an
+        # autocast region (which would make d half and the conv backward
+        # below fail on mixed dtypes)
+        with torch.enable_grad(), torch.autocast(y.device.type, enabled=False):
             leaves = [
                 x.detach().requires_grad_(x.requires_grad) for x in inputs
             ]
@@ -107,9 +144,27 @@ def _fusable(pw: nn.Module) -> bool:
             and not getattr(pw, 'with_activation', False))
 
 
+def _full_precision(tensors: List[Tensor]) -> bool:
+    """Whether the node computes in fp32 / fp64: no autocast on the
+    device of ``tensors`` (the node's inputs and parameters) and all of
+    them fp32 / fp64.
+
+    Else BN's output ``y`` is fp16 / bf16 and recovering ``x_hat = (y -
+    beta) / gamma`` from it loses about ``eps_dtype * |beta| / |gamma|``
+    (module docstring).
+    """
+    if torch.is_autocast_enabled(tensors[0].device.type):
+        return False
+    return all(t.dtype in (torch.float32, torch.float64) for t in tensors)
+
+
 def separable_node(pre: Callable[..., Tensor], pre_params: List[Tensor],
                    pw: nn.Module, inputs: List[Tensor]) -> Tensor:
     """``pw(pre(*inputs))`` keeping only ``inputs`` and the output.
+
+    The fused path needs a fusable ``pw`` (:func:`_fusable`) and fp32 /
+    fp64 computation without autocast (:func:`_full_precision`); else the
+    cheap part is recomputed through ``torch.utils.checkpoint``.
 
     Args:
         pre: The node's cheap part (resize, fusion, activation, depthwise
@@ -128,7 +183,9 @@ def separable_node(pre: Callable[..., Tensor], pre_params: List[Tensor],
         for t in list(inputs) + list(pw.parameters()) + list(pre_params))
     if not needs_grad:
         return pw(pre(*inputs))
-    if not _fusable(pw):  # e.g. SyncBN: recompute the cheap part only
+    if not _fusable(pw) or not _full_precision(
+            list(inputs) + list(pre_params) + list(pw.parameters())):
+        # e.g. SyncBN, or autocast: recompute the cheap part only
         return pw(checkpoint(pre, *inputs, use_reentrant=False))
     return _NodeFunction.apply(pre, list(pre_params), pw, len(inputs), *inputs,
                                *pre_params, pw.conv.weight, pw.norm.weight,

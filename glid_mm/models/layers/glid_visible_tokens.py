@@ -16,6 +16,13 @@ NeurIPS 2022), implemented here with our own packing:
    batch and padded keys are masked. Windows with no visible token do not
    exist in the packing, so nothing is computed for them and no NaN can
    arise; every packed window has at least one real key.
+   Where the map is not a whole number of windows (and with
+   ``pad_small_map``), mmpretrain's ``ShiftWindowMSA`` zero-pads the
+   normalised map at the bottom / right, and those zero tokens are keys of
+   their windows (key ``qkv(0)``, the projection bias). They are image
+   border, not masked content, so the packing keeps them as extra keys of
+   the windows they fall in: with nothing masked the encoder is exactly the
+   dense Swin, padded or not.
 3. Per-token layers (LayerNorm, the QKV / output projections, the MLP) run on
    the ``[B, N_visible, C]`` tokens directly.
 
@@ -97,52 +104,117 @@ def window_groups(pos: VisiblePositions, window: int,
     on positions, so one packing serves every block of a stage with the
     same shift.
 
+    When the ``(H, W)`` map is padded to whole windows ``(H_p, W_p)`` (a
+    side that is not a multiple of ``window``, or a map smaller than the
+    window with ``pad_small_map``), the padding positions of each group's
+    window and region are keys of the group as well, as in the dense
+    ``ShiftWindowMSA``, which pads the normalised map with zeros and does
+    not mask them; they are never queries.
+
     Returns:
         dict: ``slot`` ``[B * N]`` (packed row of each token, flat order),
         ``num_groups`` ``M``, ``size`` ``K`` (largest group), ``key_valid``
         ``[M, K]`` bool and ``bias_index`` ``[M, K, K]`` (row of the relative
-        position bias table for each query / key pair).
+        position bias table for each query / key pair) of the visible
+        tokens; ``pad_size`` ``P`` (most padding keys of a group, 0 when the
+        map is not padded), ``pad_valid`` ``[M, P]`` bool and
+        ``pad_bias_index`` ``[M, K, P]`` (bias rows of the visible queries
+        against the padding keys; None when ``P`` is 0).
     """
     B, N = pos.y.shape
     H, W = pos.hw
     Hp, Wp = math.ceil(H / window) * window, math.ceil(W / window) * window
     nwy, nwx = Hp // window, Wp // window
-    yr = (pos.y - shift) % Hp
-    xr = (pos.x - shift) % Wp
-    wrap = (pos.y < shift).long() * 2 + (pos.x < shift).long()
-    batch = torch.arange(B, device=pos.y.device)[:, None]
-    win = (batch * nwy +
-           torch.div(yr, window, rounding_mode='floor')) * nwx + torch.div(
-               xr, window, rounding_mode='floor')
-    gid = (win * 4 + wrap).flatten()
+    device = pos.y.device
+
+    def group_id(y: Tensor, x: Tensor, batch: Tensor) -> Tensor:
+        # window of the cyclic shifted (padded) grid, then the side of the
+        # wrap-around in each direction
+        yr, xr = (y - shift) % Hp, (x - shift) % Wp
+        wrap = (y < shift).long() * 2 + (x < shift).long()
+        win = (batch * nwy +
+               torch.div(yr, window, rounding_mode='floor')) * nwx + torch.div(
+                   xr, window, rounding_mode='floor')
+        return win * 4 + wrap
+
+    batch = torch.arange(B, device=device)[:, None]
+    gid = group_id(pos.y, pos.x, batch).flatten()
     sorted_gid, order = torch.sort(gid, stable=True)
-    _, counts = torch.unique_consecutive(sorted_gid, return_counts=True)
+    ids, counts = torch.unique_consecutive(sorted_gid, return_counts=True)
     M, K = counts.numel(), int(counts.max())
-    starts = torch.cumsum(counts, 0) - counts
-    group = torch.repeat_interleave(torch.arange(M, device=gid.device), counts)
-    rank = torch.arange(gid.numel(), device=gid.device) - starts[group]
-    slot = torch.empty_like(order)
-    slot[order] = group * K + rank
-    key_valid = torch.zeros(M * K, dtype=torch.bool, device=gid.device)
-    key_valid[slot] = True
-    ys = torch.zeros(M * K, dtype=torch.long, device=gid.device)
-    xs = torch.zeros_like(ys)
-    ys[slot] = pos.y.flatten()
-    xs[slot] = pos.x.flatten()
-    ys, xs = ys.view(M, K), xs.view(M, K)
+    slot, key_valid, ys, xs = _pack(order, counts, K, pos.y.flatten(),
+                                    pos.x.flatten())
     dy = ys[:, :, None] - ys[:, None, :] + window - 1
     dx = xs[:, :, None] - xs[:, None, :] + window - 1
-    key_valid = key_valid.view(M, K)
     pair_ok = key_valid[:, :, None] & key_valid[:, None, :]
     # pairs with a padded slot may fall outside the table: point them at 0
     # (masked keys, discarded queries)
     bias_index = torch.where(pair_ok, dy * (2 * window - 1) + dx, 0)
-    return dict(
+    groups = dict(
         slot=slot,
         num_groups=M,
         size=K,
         key_valid=key_valid,
-        bias_index=bias_index)
+        bias_index=bias_index,
+        pad_size=0,
+        pad_valid=None,
+        pad_bias_index=None)
+    if (Hp, Wp) == (H, W):
+        return groups
+    # the padding positions of every image, kept where their group exists
+    # (a group with no visible token has no query to attend to them)
+    py, px = torch.meshgrid(
+        torch.arange(Hp, device=device),
+        torch.arange(Wp, device=device),
+        indexing='ij')
+    outside = (py >= H) | (px >= W)
+    py, px = py[outside], px[outside]
+    pgid = group_id(py, px, batch).flatten()
+    where = torch.searchsorted(ids, pgid).clamp(max=M - 1)
+    hit = ids[where] == pgid
+    if not hit.any():
+        return groups
+    pgroup = where[hit]
+    porder = torch.sort(pgroup, stable=True)[1]
+    pcounts = torch.bincount(pgroup, minlength=M)
+    P = int(pcounts.max())
+    _, pad_valid, pys, pxs = _pack(porder, pcounts, P,
+                                   py.repeat(B)[hit],
+                                   px.repeat(B)[hit])
+    dy = ys[:, :, None] - pys[:, None, :] + window - 1
+    dx = xs[:, :, None] - pxs[:, None, :] + window - 1
+    pair_ok = key_valid[:, :, None] & pad_valid[:, None, :]
+    groups.update(
+        pad_size=P,
+        pad_valid=pad_valid,
+        pad_bias_index=torch.where(pair_ok,
+                                   dy * (2 * window - 1) + dx, 0))
+    return groups
+
+
+def _pack(order: Tensor, counts: Tensor, size: int, y: Tensor,
+          x: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Rows of items in ``M = len(counts)`` groups of ``size`` slots.
+
+    ``order`` sorts the items by group (stable), ``counts`` is the items of
+    each group. Returns the packed row ``slot`` of each item (input order),
+    ``valid`` ``[M, size]`` and the coordinates ``y``, ``x`` as ``[M,
+    size]`` (0 at empty slots).
+    """
+    M = counts.numel()
+    device = order.device
+    starts = torch.cumsum(counts, 0) - counts
+    group = torch.repeat_interleave(torch.arange(M, device=device), counts)
+    rank = torch.arange(order.numel(), device=device) - starts[group]
+    slot = torch.empty_like(order)
+    slot[order] = group * size + rank
+    valid = torch.zeros(M * size, dtype=torch.bool, device=device)
+    valid[slot] = True
+    ys = torch.zeros(M * size, dtype=torch.long, device=device)
+    xs = torch.zeros_like(ys)
+    ys[slot] = y
+    xs[slot] = x
+    return (slot, valid.view(M, size), ys.view(M, size), xs.view(M, size))
 
 
 def visible_window_attention(w_msa: nn.Module, x: Tensor,
@@ -152,7 +224,17 @@ def visible_window_attention(w_msa: nn.Module, x: Tensor,
     The same parameters and arithmetic as ``WindowMSA.forward`` (QKV
     projection, ``scale``, relative position bias, softmax, output
     projection); attention through ``F.scaled_dot_product_attention`` with
-    the bias and the padding as an additive mask.
+    the bias and the padding as an additive mask. The keys are the group's
+    visible tokens ``[M, h, K, d]`` and, on a padded map, its ``P`` padding
+    positions, whose key and value are ``qkv(0)`` as for the zeros that
+    ``ShiftWindowMSA`` pads the normalised map with.
+
+    In training, ``w_msa.attn_drop.p`` drops attention weights after the
+    softmax and rescales by ``1 / (1 - p)``, as ``WindowMSA.attn_drop``
+    does; the mask is drawn over ``[M, h, K, K + P]`` instead of the dense
+    ``[nW * B, h, w^2, w^2]``, so each weight has the dense distribution but
+    not the same draw (the same draw where the packing is the dense window
+    partition: nothing masked, no padding, units of whole windows).
 
     Args:
         w_msa (nn.Module): The block's ``attn.w_msa`` (``WindowMSA``).
@@ -173,6 +255,18 @@ def visible_window_attention(w_msa: nn.Module, x: Tensor,
     bias = table[groups['bias_index']].permute(0, 3, 1, 2)  # [M, h, K, K]
     bias = bias.masked_fill(~groups['key_valid'][:, None, None, :],
                             float('-inf'))
+    P = groups.get('pad_size', 0)
+    if P:
+        # the dense Swin's zero padding (after norm1) as keys: each has
+        # key / value qkv(0) and the bias of its own position
+        _, k_pad, v_pad = w_msa.qkv(x.new_zeros(1, C)).view(
+            3, heads, 1, C // heads)
+        k = torch.cat([k, k_pad.expand(M, -1, P, -1)], 2)
+        v = torch.cat([v, v_pad.expand(M, -1, P, -1)], 2)
+        pad_bias = table[groups['pad_bias_index']].permute(0, 3, 1, 2)
+        pad_bias = pad_bias.masked_fill(~groups['pad_valid'][:, None, None, :],
+                                        float('-inf'))
+        bias = torch.cat([bias, pad_bias], 3)  # [M, h, K, K + P]
     drop = w_msa.attn_drop.p if w_msa.training else 0.0
     out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=bias.to(q.dtype), dropout_p=drop, scale=w_msa.scale)

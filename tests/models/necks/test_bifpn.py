@@ -1,6 +1,8 @@
-"""BiFPN: shapes, fast normalised fusion, gradients, argument errors."""
+"""BiFPN: outputs against a hand-built EfficientDet BiFPN, shapes, fast
+normalised fusion, gradients, argument errors."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from glid_mm.models.necks import BiFPN
 from glid_mm.models.necks.bifpn import WeightedFusion
@@ -163,3 +165,152 @@ def test_weighted_sum_gradients(channels_last):
     ]
     w = torch.rand(3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(_WeightedSum.apply, (w, *xs))
+
+
+# --- a hand-built EfficientDet BiFPN, written from the paper's wiring ------
+
+
+def _bn(x, bn):
+    """Eval-mode BatchNorm2d by hand."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    return x * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+
+
+def _max_pool_3x3_s2(x):
+    """3x3 / stride 2 max pool, padding 1 (outside = -inf)."""
+    x = F.pad(x, (1, 1, 1, 1), value=float('-inf'))
+    return x.unfold(2, 3, 2).unfold(3, 3, 2).amax((-1, -2))
+
+
+def _nearest(x, size):
+    """Nearest resize: output cell ``i`` reads input cell
+    ``floor(i * in / out)``."""
+    (h, w), (oh, ow) = x.shape[-2:], size
+    rows = torch.arange(oh) * h // oh
+    cols = torch.arange(ow) * w // ow
+    return x[:, :, rows][:, :, :, cols]
+
+
+def _ref_node(fuse, conv, same, other, down):
+    """Resize ``other`` to ``same[0]``'s grid (max pool first on the
+    bottom-up path), fast normalised fusion, swish, depthwise 3x3, 1x1, BN.
+    """
+    if down:
+        other = _max_pool_3x3_s2(other)
+    other = _nearest(other, same[0].shape[-2:])
+    w = fuse.weight.clamp(min=0)
+    fused = sum(wi * x for wi, x in zip(w, same + [other]))
+    fused = fused / (w.sum() + fuse.eps)
+    x = fused * torch.sigmoid(fused)
+    dw, pw = conv.depthwise_conv.conv, conv.pointwise_conv
+    x = F.conv2d(x, dw.weight, dw.bias, padding=1, groups=x.shape[1])
+    return _bn(F.conv2d(x, pw.conv.weight), pw.bn)
+
+
+def _ref_block(block, p):
+    """EfficientDet: ``P_i^td = node(P_i, up(P_{i+1}^td))`` from the top
+    (``P_top^td = P_top``); ``P_0^out = P_0^td``; ``P_i^out = node(P_i,
+    P_i^td, down(P_{i-1}^out))``, without ``P_i^td`` at the top level."""
+    top = len(p) - 1
+    td = {top: p[top]}
+    for k, i in enumerate(range(top - 1, -1, -1)):
+        td[i] = _ref_node(block.td_fuse[k], block.td_conv[k], [p[i]],
+                          td[i + 1], False)
+    out = [td[0]]
+    for i in range(1, top + 1):
+        same = [p[i], td[i]] if i < top else [p[i]]
+        out.append(
+            _ref_node(block.bu_fuse[i - 1], block.bu_conv[i - 1], same,
+                      out[-1], True))
+    return out
+
+
+def _ref_bifpn(neck, inputs):
+    """Laterals (1x1 conv + BN), FPN-style extra levels, the blocks."""
+    used = inputs[neck.start_level:neck.end_level + 1]
+    feats = [
+        _bn(F.conv2d(x, lat.conv.weight, lat.conv.bias), lat.bn)
+        for lat, x in zip(neck.lateral_convs, used)
+    ]
+    for k in range(neck.num_outs - len(used)):
+        below = feats[-1]
+        if not neck.add_extra_convs:
+            feats.append(below[:, :, ::2, ::2])  # 1x1 max pool, stride 2
+            continue
+        if k == 0 and neck.add_extra_convs == 'on_input':
+            source = used[-1]
+        elif k > 0 and neck.relu_before_extra_convs:
+            source = below.clamp(min=0)
+        else:
+            source = below
+        conv = neck.extra_convs[k]
+        feats.append(
+            _bn(
+                F.conv2d(
+                    source,
+                    conv.conv.weight,
+                    conv.conv.bias,
+                    stride=2,
+                    padding=1), conv.bn))
+    for block in neck.blocks:
+        feats = _ref_block(block, feats)
+    return feats
+
+
+def _randomise(neck):
+    """Fusion weights in [-0.5, 1.5] (some clipped by the ReLU), BN with
+    its own statistics and affine terms, random conv biases."""
+    torch.manual_seed(3)
+    for m in neck.modules():
+        if isinstance(m, WeightedFusion):
+            m.weight.data.uniform_(-0.5, 1.5)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.3)
+            m.running_mean.normal_(0, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+        elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
+            m.bias.data.normal_(0, 0.3)
+
+
+# C2..C5 of a 128x96 image; the BiFPN uses C3..C5 (start_level=1)
+RETINA_SIZES = [(32, 24), (16, 12), (8, 6), (4, 3)]
+
+
+@pytest.mark.parametrize(
+    'kwargs, sizes',
+    [
+        # odd maps that are not each other's ceil halves: the bottom-up
+        # max pool (17 -> 9) is then resized (nearest) to the level (8)
+        (dict(), [(17, 12), (8, 6), (3, 3), (2, 2)]),
+        # two extra levels by 1x1 / stride-2 max pool (FPN's default)
+        (dict(start_level=1, num_outs=5), RETINA_SIZES),
+        # two extra levels by 3x3 / stride-2 convs, the first on C5
+        (dict(
+            start_level=1,
+            num_outs=5,
+            add_extra_convs='on_input',
+            relu_before_extra_convs=True), RETINA_SIZES),
+    ])
+def test_outputs_equal_hand_built_efficientdet_bifpn(kwargs, sizes):
+    """Every output level of a 2-block BiFPN (eval mode) equals the
+    hand-built top-down / bottom-up wiring of EfficientDet's Fig. 2(d)."""
+    torch.manual_seed(0)
+    neck = BiFPN(IN_CH, 8, num_repeats=2, **kwargs).eval()
+    _randomise(neck)
+    fuse = torch.cat(
+        [m.weight for m in neck.modules() if isinstance(m, WeightedFusion)])
+    assert (fuse < 0).any() and (fuse > 0).any()
+    inputs = [torch.randn(2, c, h, w) for c, (h, w) in zip(IN_CH, sizes)]
+    with torch.no_grad():
+        outs = neck(inputs)
+        ref = _ref_bifpn(neck, inputs)
+    assert len(outs) == len(ref) == neck.num_outs
+    for i, (out, expected) in enumerate(zip(outs, ref)):
+        torch.testing.assert_close(
+            out,
+            expected,
+            rtol=1e-5,
+            atol=1e-5,
+            msg=lambda m, i=i: f'level {i}: {m}')
