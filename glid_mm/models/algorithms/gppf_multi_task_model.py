@@ -1,4 +1,5 @@
 """GPPF multi-task model: toolbox task models sharing one lego backbone."""
+import contextlib
 import copy
 from contextlib import nullcontext
 from typing import Dict, Optional, Sequence
@@ -6,6 +7,7 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
+from mmengine.dist import get_dist_info
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.registry import DefaultScope
 
@@ -48,6 +50,24 @@ class _TaskDataPreprocessor(BaseDataPreprocessor):
         return self._resolve(task_of(data.get('data_samples')))(data, training)
 
 
+def _structure_diff(a: nn.Module, b: nn.Module) -> str:
+    """'' when ``a`` and ``b`` have the same submodule types and the same
+    parameter / buffer names and shapes, else the first difference."""
+    types_a = [(n, type(m).__name__) for n, m in a.named_modules()]
+    types_b = [(n, type(m).__name__) for n, m in b.named_modules()]
+    if types_a != types_b:
+        for x, y in zip(types_a + [None], types_b + [None]):
+            if x != y:
+                return f'submodule {x} vs {y}'
+    shapes_a = {k: tuple(v.shape) for k, v in a.state_dict().items()}
+    shapes_b = {k: tuple(v.shape) for k, v in b.state_dict().items()}
+    for key in sorted(set(shapes_a) | set(shapes_b)):
+        if shapes_a.get(key) != shapes_b.get(key):
+            return (f'{key}: {shapes_a.get(key, "absent")} vs '
+                    f'{shapes_b.get(key, "absent")}')
+    return ''
+
+
 def _is_sync_bn(module: nn.Module) -> bool:
     return isinstance(module, (nn.SyncBatchNorm, CrossTaskSyncBN)) or \
         type(module).__name__ == 'SyncBatchNorm'
@@ -80,9 +100,30 @@ class GPPFMultiTaskModel(BaseModel):
     prefixes ``decode.loss_ce``, and multiplied by ``loss_weights[task]``
     (the paper's ``w_t``, 1.0 for all tasks).
 
+    ``shared_parts`` shares more than the backbone: the named submodules
+    of the task models (dotted paths; for GLID's generalist ``('neck',
+    'decoder.input_proj', 'decoder.level_embed', 'decoder.layers')``: the
+    Bi-FPN and the query decoder without its queries, whose count is the
+    task's - 17 keypoints for pose, 300 + 1,500 for detection - while GLID
+    Sec. 4 otherwise keeps all but the top linear head shared) are built
+    by each task model from its own config, checked to have one structure
+    (the same submodule types, parameter and buffer names and shapes), and
+    replaced by the first task's module, registered here once under the
+    same path (``neck.*``, ``decoder.layers.*``) as the backbone is. Only
+    the heads stay per task (``tasks.<task>.*``), so the
+    SIMT gradient average (:func:`task_average_gradients`) averages a
+    shared parameter over every process and a head's over the processes
+    of its task.
+
+    Under several processes, the task model's loss runs within the
+    ``local_normalisers()`` context of every submodule that has one
+    (:class:`GLIDMaskHead`, :class:`GLIDDETRHead`): mmdet's Mask2Former and
+    DETR heads all-reduce their loss normalisers, which would pair with
+    another task's collectives when processes run different tasks.
+
     Task-specific parts must not use SyncBN: only the processes that sampled
     a task run its head, so a head's SyncBN would wait for the others
-    forever. Only the shared backbone synchronises (:class:`CrossTaskSyncBN`).
+    forever. Only the shared parts synchronise (:class:`CrossTaskSyncBN`).
 
     Args:
         backbone (dict): Config of the shared backbone (e.g.
@@ -97,6 +138,9 @@ class GPPFMultiTaskModel(BaseModel):
             reference here is refused.
         loss_weights (dict[str, float], optional): Task -> ``w_t > 0``.
             Defaults to 1.0 for every task (Sec. 3.2).
+        shared_parts (Sequence[str]): Task-model attributes shared besides
+            the backbone (see above). Defaults to ``()``: the backbone
+            only (GPPF).
         data_preprocessor: Must be None (each task has its own).
         init_cfg (dict, optional): Defaults to None.
     """
@@ -105,6 +149,7 @@ class GPPFMultiTaskModel(BaseModel):
                  backbone: dict,
                  tasks: Dict[str, dict],
                  loss_weights: Optional[Dict[str, float]] = None,
+                 shared_parts: Sequence[str] = (),
                  data_preprocessor=None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is not None:
@@ -123,11 +168,29 @@ class GPPFMultiTaskModel(BaseModel):
             if missing:
                 raise KeyError(f'tasks {missing} have no controller in the '
                                f'backbone (task_names={list(known)})')
+        shared_parts = tuple(shared_parts)
+        reserved = {'backbone', 'tasks', 'data_preprocessor'}
+        bad = [
+            p for p in shared_parts if not isinstance(p, str) or not all(
+                s.isidentifier()
+                for s in p.split('.')) or p.split('.')[0] in reserved
+        ]
+        nested = [(a, b) for a in shared_parts for b in shared_parts
+                  if a != b and str(b).startswith(f'{a}.')]
+        if bad or nested or len(set(shared_parts)) != len(shared_parts):
+            raise ValueError(
+                f'shared_parts must be distinct dotted task-model submodule '
+                f'paths, none inside another, not under '
+                f'{sorted(reserved)}; got {shared_parts!r}')
         current = DefaultScope.get_current_instance()
         self.task_scopes: Dict[str, Optional[str]] = {}
         self.tasks = nn.ModuleDict()
         for name, cfg in tasks.items():
-            self.tasks[name] = self._build_task(name, cfg, current)
+            self.tasks[name] = self._build_task(name, cfg, current,
+                                                shared_parts)
+        for part in shared_parts:
+            self._share(part)
+        self.shared_parts = shared_parts
 
         loss_weights = dict(loss_weights or {})
         unknown = sorted(set(loss_weights) - set(tasks))
@@ -143,7 +206,58 @@ class GPPFMultiTaskModel(BaseModel):
             for name in tasks
         }
 
-    def _build_task(self, name: str, cfg: dict, current) -> nn.Module:
+    @staticmethod
+    def _locate(model: nn.Module, path: str, task: str):
+        """``(parent, leaf name, module)`` of the dotted ``path`` in a task
+        model; a missing step is an error naming the task and the path."""
+        *steps, leaf = path.split('.')
+        parent = model
+        for step in steps:
+            parent = parent._modules.get(step)
+            if parent is None:
+                break
+        module = None if parent is None else parent._modules.get(leaf)
+        if not isinstance(module, nn.Module):
+            raise KeyError(
+                f'shared_parts names {path!r}, but tasks[{task!r}] '
+                f'({type(model).__name__}) has no submodule {path!r}')
+        return parent, leaf, module
+
+    def _share(self, path: str) -> None:
+        """Replace every task model's submodule ``path`` by the first
+        task's, after checking that they have one structure; register it
+        here under the same path."""
+        shared, first = None, None
+        for name, model in self.tasks.items():
+            _, _, module = self._locate(model, path, name)
+            if shared is None:
+                shared, first = module, name
+                continue
+            diff = _structure_diff(shared, module)
+            if diff:
+                raise ValueError(
+                    f'shared_parts: {path!r} of tasks[{name!r}] differs from '
+                    f'that of tasks[{first!r}] ({diff}); give the tasks one '
+                    f'config for it (e.g. in the task changes next to '
+                    f'from_config)')
+        for name, model in self.tasks.items():
+            parent, leaf, _ = self._locate(model, path, name)
+            # a plain reference, not a submodule (as the backbone)
+            del parent._modules[leaf]
+            object.__setattr__(parent, leaf, shared)
+        *steps, leaf = path.split('.')
+        holder = self
+        for step in steps:  # plain containers keep the single-task names
+            if step not in holder._modules:
+                holder.add_module(step, nn.Module())
+            holder = holder._modules[step]
+        holder.add_module(leaf, shared)
+
+    def _build_task(self,
+                    name: str,
+                    cfg: dict,
+                    current,
+                    shared_parts: Sequence[str] = ()) -> nn.Module:
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f'task names must be identifiers, got {name!r}')
         refuse_task_config_ref(cfg, f'model.tasks.{name}')
@@ -176,13 +290,20 @@ class GPPFMultiTaskModel(BaseModel):
         # a plain reference, not a submodule (see the class docstring)
         del model._modules['backbone']
         object.__setattr__(model, 'backbone', self.backbone)
-        sync = [n for n, m in model.named_modules() if _is_sync_bn(m)]
+        for part in shared_parts:
+            self._locate(model, part, name)  # a clear error if absent
+        sync = [
+            n for n, m in model.named_modules()
+            if _is_sync_bn(m) and not any(n == p or n.startswith(f'{p}.')
+                                          for p in shared_parts)
+        ]
         if sync:
             raise ValueError(
                 f'tasks[{name!r}] uses SyncBN in {sync[:3]}: only processes '
                 f'running this task would join its all-reduce, so SIMT '
                 f'would hang. Use norm_cfg=dict(type="BN") in task heads; '
-                f'only the shared backbone synchronises (CrossTaskSyncBN)')
+                f'only the shared backbone and shared_parts synchronise '
+                f'(CrossTaskSyncBN)')
         self.task_scopes[name] = scope
         return model
 
@@ -210,7 +331,13 @@ class GPPFMultiTaskModel(BaseModel):
         self._check_task(task)
         context = self.backbone.using_task(task) if hasattr(
             self.backbone, 'using_task') else nullcontext()
-        with context:
+        with context, contextlib.ExitStack() as local:
+            if mode == 'loss' and get_dist_info()[1] > 1:
+                # SIMT: other processes may run other tasks, so a task
+                # head's loss normaliser must not be an all-reduce
+                for module in self.tasks[task].modules():
+                    if hasattr(module, 'local_normalisers'):
+                        local.enter_context(module.local_normalisers())
             out = self.tasks[task](inputs, data_samples, mode)
         if mode != 'loss':
             return out

@@ -1,10 +1,13 @@
 """GLID's detection head: two linear layers on the query states (Sec. 3.2)."""
-from typing import Dict, List, Tuple
+import contextlib
+from typing import Dict, Iterator, List, Tuple
 
 import torch
 import torch.nn as nn
 from mmdet.models.dense_heads import DETRHead
+from mmdet.models.losses import QualityFocalLoss
 from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_overlaps
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -211,6 +214,77 @@ class GLIDDETRHead(DETRHead):
             for key, value in many.items():
                 losses[f'{key}_one2many'] = value * self.lambda_one2many
         return losses
+
+    @contextlib.contextmanager
+    def local_normalisers(self) -> Iterator[None]:
+        """Within this context the losses are normalised by this process's
+        own positive count, with no collective.
+
+        mmdet's ``DETRHead.loss_by_feat_single`` all-reduces the number of
+        positives (and, with ``sync_cls_avg_factor``, the class
+        normaliser) inside every call. Under SIMT
+        (:class:`GPPFMultiTaskModel`) the other processes may run other
+        tasks, so that collective would pair with theirs (or hang); each
+        process then normalises its own loss and the head's gradient is
+        averaged over the processes of its task (GPPF Sec. 3.2).
+        """
+        previous, self._local = getattr(self, '_local', False), True
+        try:
+            yield
+        finally:
+            self._local = previous
+
+    def loss_by_feat_single(self, cls_scores: Tensor, bbox_preds: Tensor,
+                            batch_gt_instances, batch_img_metas):
+        """mmdet's single-block DETR losses; within
+        :meth:`local_normalisers` the same computation with this
+        process's normalisers (written out here because mmdet's method has
+        no hook for them; a test compares both in one process, where they
+        must agree)."""
+        if not getattr(self, '_local', False):
+            return super().loss_by_feat_single(cls_scores, bbox_preds,
+                                               batch_gt_instances,
+                                               batch_img_metas)
+        num_imgs = cls_scores.size(0)
+        (labels, label_weights, bbox_targets, bbox_weights, num_pos,
+         num_neg) = self.get_targets([cls_scores[i] for i in range(num_imgs)],
+                                     [bbox_preds[i] for i in range(num_imgs)],
+                                     batch_gt_instances, batch_img_metas)
+        labels, label_weights = torch.cat(labels), torch.cat(label_weights)
+        bbox_targets = torch.cat(bbox_targets)
+        bbox_weights = torch.cat(bbox_weights)
+        cls_scores = cls_scores.reshape(-1, self.cls_out_channels)
+        cls_avg_factor = max(num_pos * 1.0 + num_neg * self.bg_cls_weight, 1)
+        if isinstance(self.loss_cls, QualityFocalLoss):
+            pos = ((labels >= 0) &
+                   (labels < self.num_classes)).nonzero().squeeze(1)
+            scores = label_weights.new_zeros(labels.shape)
+            scores[pos] = bbox_overlaps(
+                bbox_cxcywh_to_xyxy(bbox_preds.reshape(-1, 4)[pos]).detach(),
+                bbox_cxcywh_to_xyxy(bbox_targets[pos]),
+                is_aligned=True)
+            loss_cls = self.loss_cls(
+                cls_scores, (labels, scores),
+                label_weights,
+                avg_factor=cls_avg_factor)
+        else:
+            loss_cls = self.loss_cls(
+                cls_scores, labels, label_weights, avg_factor=cls_avg_factor)
+        num_pos = max(float(num_pos), 1.)
+        factors = torch.cat([
+            pred.new_tensor([w, h, w, h]).unsqueeze(0).repeat(pred.size(0), 1)
+            for (h, w), pred in zip((m['img_shape']
+                                     for m in batch_img_metas), bbox_preds)
+        ])
+        bbox_preds = bbox_preds.reshape(-1, 4)
+        loss_iou = self.loss_iou(
+            bbox_cxcywh_to_xyxy(bbox_preds) * factors,
+            bbox_cxcywh_to_xyxy(bbox_targets) * factors,
+            bbox_weights,
+            avg_factor=num_pos)
+        loss_bbox = self.loss_bbox(
+            bbox_preds, bbox_targets, bbox_weights, avg_factor=num_pos)
+        return loss_cls, loss_bbox, loss_iou
 
     def _repeat(self, gt: InstanceData) -> InstanceData:
         """The ground truth repeated ``k_one2many`` times (H-DETR)."""

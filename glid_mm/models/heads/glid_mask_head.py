@@ -231,15 +231,24 @@ class GLIDMaskHead(Mask2FormerHead):
         forever. Such a model reduces every task's count in one collective
         of its own and hands each head its value here (the global count
         divided by the world size: what ``reduce_mean`` returns when every
-        process runs the head).
+        process runs the head). ``'local'``: this process's own count, no
+        collective (:meth:`local_normalisers`).
         """
-        if not value > 0:
+        if value != 'local' and not value > 0:
             raise ValueError(f'mask count must be positive, got {value!r}')
         previous, self._given_mask_count = self._given_mask_count, value
         try:
             yield
         finally:
             self._given_mask_count = previous
+
+    def local_normalisers(self):
+        """Normalise by this process's own mask count, with no collective:
+        what :class:`GPPFMultiTaskModel` asks of a task head under SIMT,
+        where the other processes may run other tasks (GPPF Sec. 3.2: each
+        process runs one task; the head's gradient is then averaged over
+        the processes of its task)."""
+        return self.given_mask_count('local')
 
     def _loss_by_feat_single(self, cls_scores: Tensor, mask_preds: Tensor,
                              batch_gt_instances: list,
@@ -291,7 +300,9 @@ class GLIDMaskHead(Mask2FormerHead):
         """Normaliser of the mask and dice losses: the handed-over count
         (:meth:`given_mask_count`) or mmdet's mean of the per-process
         counts, at least 1."""
-        if self._given_mask_count is not None:
+        if self._given_mask_count == 'local':
+            count = cls_scores.new_tensor([float(avg_factor)])
+        elif self._given_mask_count is not None:
             count = cls_scores.new_tensor([self._given_mask_count])
         else:
             count = reduce_mean(cls_scores.new_tensor([avg_factor]))

@@ -270,7 +270,12 @@ def test_test_tool_dumps_one_file_per_task(dist_run, project_root, tmp_path):
                           text=True,
                           env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for task in ('det', 'seg', 'cls'):
+    # one prediction per test sample of the task (the config's indices):
+    # 8 COCO128 images, 4 CamVid frames, 8 hymenoptera images
+    for task, size in (('det', 8), ('seg', 4), ('cls', 8)):
         path = tmp_path / f'preds_{task}.pkl'
         with open(path, 'rb') as f:
-            assert len(pickle.load(f)) > 0, task
+            preds = pickle.load(f)
+        assert len(preds) == size, (task, len(preds))
+        paths = [p['img_path'] for p in preds]
+        assert len(set(paths)) == size, (task, paths)

@@ -1,0 +1,237 @@
+"""The GLID generalist (issue 23): four task models of three toolboxes on
+one Swin + Bi-FPN + query decoder (``GPPFMultiTaskModel.shared_parts``),
+and the heads' per-process loss normalisers that SIMT needs."""
+import copy
+
+import pytest
+import torch
+import torch.distributed as torch_dist
+from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.structures import InstanceData
+
+import glid_mm  # noqa: F401
+from glid_mm.utils.gppf_task_configs import resolve_task_configs
+from glid_mm.utils.mim import load_config
+
+CONFIG = ('configs/glid/'
+          'glid-generalist_swin-nano_2xsimt-40i_coco128-camvid-nyu-cocokpt.py')
+SHARED = ('neck', 'decoder.input_proj', 'decoder.level_embed',
+          'decoder.layers')
+TASKS = ('det', 'seg', 'depth', 'pose')
+
+
+@pytest.fixture(scope='module')
+def resolved(project_root, data_root):
+    import os
+    old = os.getcwd()
+    os.chdir(project_root)
+    try:
+        return resolve_task_configs(load_config(CONFIG).to_dict())
+    finally:
+        os.chdir(old)
+
+
+@pytest.fixture(scope='module')
+def model_cfg(resolved):
+    return resolved['model']
+
+
+def task_batch(resolved, task, n=2):
+    """``n`` training samples of ``task`` from its own dataset and pipeline,
+    collated and stamped with the task, as :class:`SIMTTrainLoop` does."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DATASETS, DefaultScope
+    loader = resolved['train_dataloader'][task]
+    scope = resolved['model']['tasks'][task]['_scope_']
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope(scope):
+        dataset = DATASETS.build(loader['dataset'])
+        data = pseudo_collate([dataset[i] for i in range(n)])
+    for sample in data['data_samples']:
+        sample.set_metainfo(dict(task=task))
+    return data
+
+
+def build(model_cfg, **changes):
+    torch.manual_seed(0)
+    cfg = copy.deepcopy(model_cfg)
+    cfg.update(changes)
+    return ROOT_MODELS.build(dict(cfg, _scope_='mmdet'))
+
+
+@pytest.fixture(scope='module')
+def model(model_cfg):
+    return build(model_cfg)
+
+
+def _get(module, path):
+    for step in path.split('.'):
+        module = getattr(module, step)
+    return module
+
+
+def test_shared_parts_are_one_module(model):
+    assert tuple(model.tasks) == TASKS
+    assert model.shared_parts == SHARED
+    for part in SHARED:
+        shared = _get(model, part)
+        for task in TASKS:
+            assert _get(model.tasks[task], part) is shared, (task, part)
+    # the queries and the heads stay per task
+    queries = [model.tasks[t].decoder.queries for t in TASKS]
+    assert len({id(q) for q in queries}) == 4
+    assert model.tasks.pose.decoder.queries.num_queries == 17
+
+
+def test_state_dict_holds_each_shared_tensor_once(model):
+    keys = list(model.state_dict())
+    params = dict(model.named_parameters())
+    assert any(k.startswith('neck.blocks.') for k in keys)
+    assert any(k.startswith('decoder.layers.') for k in keys)
+    # the single-task names: neck.*, decoder.layers.*, as in a GLID
+    # single-task checkpoint; none under a task
+    for task in TASKS:
+        prefix = f'tasks.{task}.'
+        assert not any(
+            k.startswith(prefix + p) for k in keys
+            for p in ('neck.', 'decoder.layers.', 'decoder.input_proj.',
+                      'decoder.level_embed', 'backbone.')), task
+        assert any(k.startswith(prefix + 'decoder.queries.') for k in keys)
+    # each parameter object counted once
+    assert len(params) == len({id(p) for p in model.parameters()})
+    n_neck = sum(p.numel() for p in model.neck.parameters())
+    assert n_neck == sum(p.numel() for n, p in params.items()
+                         if n.startswith('neck.'))
+
+
+def test_a_task_step_reaches_the_shared_parts_and_its_head_only(
+        model, resolved):
+    model.train()
+    model.zero_grad(set_to_none=True)
+    data = model.data_preprocessor(task_batch(resolved, 'seg'), True)
+    loss, _ = model.parse_losses(model(**data, mode='loss'))
+    loss.backward()
+    grads = {
+        n: p.grad is not None and bool(p.grad.abs().sum() > 0)
+        for n, p in model.named_parameters()
+    }
+    assert any(v for n, v in grads.items() if n.startswith('neck.'))
+    assert any(v for n, v in grads.items() if n.startswith('decoder.layers.'))
+    assert any(v for n, v in grads.items() if n.startswith('tasks.seg.'))
+    for task in ('det', 'depth', 'pose'):
+        assert not any(v for n, v in grads.items()
+                       if n.startswith(f'tasks.{task}.')), task
+
+
+def test_a_differing_shared_part_is_refused(model_cfg):
+    tasks = copy.deepcopy(model_cfg['tasks'])
+    tasks['depth']['neck']['out_channels'] = 48
+    with pytest.raises(
+            ValueError,
+            match=r"'neck' of tasks\['depth'\] differs from that "
+            r"of tasks\['det'\].*neck|'neck' of tasks\['depth'\]"):
+        build(model_cfg, tasks=tasks)
+
+
+@pytest.mark.parametrize('parts, error, match', [
+    (('backbone', ), ValueError, 'not under'),
+    (('neck', 'neck.blocks'), ValueError, 'none inside another'),
+    (('neck', 'neck'), ValueError, 'distinct'),
+    (('decoder.no_such_part', ), KeyError,
+     r"tasks\['det'\].*no submodule 'decoder.no_such_part'"),
+    (('neck-1', ), ValueError, 'dotted'),
+])
+def test_bad_shared_parts(model_cfg, parts, error, match):
+    with pytest.raises(error, match=match):
+        build(model_cfg, shared_parts=parts)
+
+
+def test_gppf_model_shares_the_backbone_only_by_default():
+    import inspect
+
+    from glid_mm.models.algorithms.gppf_multi_task_model import \
+        GPPFMultiTaskModel
+    default = inspect.signature(GPPFMultiTaskModel).parameters['shared_parts']
+    assert default.default == ()
+
+
+# --- DETR head: local normalisers -----------------------------------------
+
+
+class _FakeWorld:
+    """``torch.distributed`` seen as initialised with 2 processes; every
+    all-reduce is recorded and leaves the tensor as it is (both processes
+    holding the same value)."""
+
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        monkeypatch.setattr(torch_dist, 'is_initialized', lambda: True)
+        monkeypatch.setattr(torch_dist, 'get_world_size', lambda *a: 2)
+
+        def all_reduce(tensor, *args, **kwargs):
+            self.calls += 1
+            tensor.mul_(2)  # SUM of two equal halves
+
+        monkeypatch.setattr(torch_dist, 'all_reduce', all_reduce)
+
+
+def _detr_inputs(head, n_img=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    Q = 12
+    cls_scores = torch.randn(
+        n_img, Q, head.cls_out_channels, generator=g, requires_grad=True)
+    bbox_preds = torch.rand(n_img, Q, 4, generator=g).clamp(0.05, 0.95)
+    bbox_preds.requires_grad_(True)
+    gts, metas = [], []
+    for i in range(n_img):
+        n = 2 + i
+        xy = torch.rand(n, 2, generator=g) * 60
+        wh = torch.rand(n, 2, generator=g) * 30 + 5
+        gts.append(
+            InstanceData(
+                bboxes=torch.cat([xy, xy + wh], 1),
+                labels=torch.randint(0, head.num_classes, (n, ), generator=g)))
+        metas.append(dict(img_shape=(96, 128)))
+    return cls_scores, bbox_preds, gts, metas
+
+
+@pytest.mark.parametrize('focal', [False, True])
+def test_detr_local_normalisers_equal_mmdet_in_one_process(
+        model, monkeypatch, focal):
+    head = copy.deepcopy(model.tasks.det.bbox_head)
+    if focal:
+        from mmdet.registry import MODELS
+        head.loss_cls = MODELS.build(
+            dict(
+                type='QualityFocalLoss',
+                use_sigmoid=True,
+                beta=2.0,
+                loss_weight=2.0))
+    args = _detr_inputs(head)
+    plain = head.loss_by_feat_single(*args)
+    world = _FakeWorld(monkeypatch)
+    with head.local_normalisers():
+        local = head.loss_by_feat_single(*args)
+    assert world.calls == 0  # no collective
+    assert len(plain) == len(local) == 3
+    for a, b in zip(plain, local):
+        torch.testing.assert_close(a, b)
+    # without the context, mmdet's head all-reduces its normalisers
+    head.loss_by_feat_single(*args)
+    assert world.calls >= 1
+
+
+def test_mask_head_local_count(model, monkeypatch):
+    from glid_mm.models.heads import GLIDMaskHead
+    head = next(m for m in model.tasks.seg.modules()
+                if isinstance(m, GLIDMaskHead))
+    world = _FakeWorld(monkeypatch)
+    scores = torch.zeros(1, 1)
+    with head.local_normalisers():
+        assert float(head._mask_count(scores, 7)) == 7.0
+    assert world.calls == 0
+    head._mask_count(scores, 7)
+    assert world.calls == 1
+    with pytest.raises(ValueError, match='positive'):
+        with head.given_mask_count(0):
+            pass
