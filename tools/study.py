@@ -14,6 +14,11 @@ STUDY:
                    pre-trained (long) vs random, 25 % labels, same seeds
   m3i-hymenoptera  M3I / M3I without mixing / random encoder, hymenoptera
                    linear probe, N seeds (pre-training and probe)
+  glid-generalist  the nano GLID generalist (det, seg, depth, pose by SIMT
+                   on 2 processes) vs the four single-task runs at the
+                   same total number of task batches, N seeds; each
+                   task's own metric side by side (--only generalist det
+                   seg depth pose)
 --dev runs the recipe selection on a development split carved out of the
 training data instead (no val image is used).
 
@@ -41,6 +46,7 @@ STUDIES = {
     'glid-camvid': 'glid_tools.study_glid',
     'glid-table4': 'glid_tools.study_glid',
     'm3i-hymenoptera': 'glid_tools.study_m3i',
+    'glid-generalist': 'glid_tools.study_generalist',
 }
 
 

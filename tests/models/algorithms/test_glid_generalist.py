@@ -6,57 +6,25 @@ import copy
 import pytest
 import torch
 import torch.distributed as torch_dist
-from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.structures import InstanceData
 
 import glid_mm  # noqa: F401
-from glid_mm.utils.gppf_task_configs import resolve_task_configs
-from glid_mm.utils.mim import load_config
+from glid_test_helpers.generalist import (TASK_CONFIGS, build, resolved_config,
+                                          task_batch)
 
-CONFIG = ('configs/glid/'
-          'glid-generalist_swin-nano_2xsimt-40i_coco128-camvid-nyu-cocokpt.py')
 SHARED = ('neck', 'decoder.input_proj', 'decoder.level_embed',
           'decoder.layers')
 TASKS = ('det', 'seg', 'depth', 'pose')
 
 
 @pytest.fixture(scope='module')
-def resolved(project_root, data_root):
-    import os
-    old = os.getcwd()
-    os.chdir(project_root)
-    try:
-        return resolve_task_configs(load_config(CONFIG).to_dict())
-    finally:
-        os.chdir(old)
+def resolved(data_root):
+    return resolved_config()
 
 
 @pytest.fixture(scope='module')
 def model_cfg(resolved):
     return resolved['model']
-
-
-def task_batch(resolved, task, n=2):
-    """``n`` training samples of ``task`` from its own dataset and pipeline,
-    collated and stamped with the task, as :class:`SIMTTrainLoop` does."""
-    from mmengine.dataset import pseudo_collate
-    from mmengine.registry import DATASETS, DefaultScope
-    loader = resolved['train_dataloader'][task]
-    scope = resolved['model']['tasks'][task]['_scope_']
-    torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope(scope):
-        dataset = DATASETS.build(loader['dataset'])
-        data = pseudo_collate([dataset[i] for i in range(n)])
-    for sample in data['data_samples']:
-        sample.set_metainfo(dict(task=task))
-    return data
-
-
-def build(model_cfg, **changes):
-    torch.manual_seed(0)
-    cfg = copy.deepcopy(model_cfg)
-    cfg.update(changes)
-    return ROOT_MODELS.build(dict(cfg, _scope_='mmdet'))
 
 
 @pytest.fixture(scope='module')
@@ -153,6 +121,60 @@ def test_gppf_model_shares_the_backbone_only_by_default():
         GPPFMultiTaskModel
     default = inspect.signature(GPPFMultiTaskModel).parameters['shared_parts']
     assert default.default == ()
+
+
+@pytest.mark.parametrize('task', TASKS)
+def test_split_checkpoint_predicts_as_the_generalist(model, resolved, task):
+    """The task's part of the generalist's state dict
+    (:func:`split_multi_task`) loads into the task's single-task config
+    with no missing or unexpected key, and that model predicts what the
+    generalist predicts for the task."""
+    from mmengine.registry import DefaultScope
+
+    from glid_mm.models.converters.multi_task_split import (multi_task_names,
+                                                            split_multi_task)
+    from glid_mm.utils.load_check import load_and_report
+    from glid_mm.utils.mim import load_config
+    state = model.state_dict()
+    assert multi_task_names(state) == list(TASKS)
+    part = split_multi_task(state, task)
+    assert not any(k.startswith('tasks.') for k in part)
+    toolbox, path = TASK_CONFIGS[task]
+    cfg = load_config(path)
+    with DefaultScope.overwrite_default_scope(toolbox):
+        from mmengine.registry import MODELS
+        model_cfg = cfg.model
+        if 'data_preprocessor' not in model_cfg and 'data_preprocessor' in \
+                cfg:
+            model_cfg.data_preprocessor = cfg.data_preprocessor
+        single = MODELS.build(model_cfg)
+        report = load_and_report(single, part)
+        assert report['missing'] == [] and report['unexpected'] == [], task
+        data = task_batch(resolved, task, n=1, split='val_dataloader')
+        model.eval()
+        single.eval()
+        with torch.no_grad():
+            ref = model.test_step(copy.deepcopy(data))[0]
+            got = single.test_step(copy.deepcopy(data))[0]
+    fields = dict(
+        det=[('pred_instances', 'bboxes'), ('pred_instances', 'scores')],
+        seg=[('seg_logits', 'data')],
+        depth=[('pred_depth_map', 'data')],
+        pose=[('pred_instances', 'keypoints'),
+              ('pred_instances', 'keypoint_scores')])[task]
+    for field, key in fields:
+        a, b = getattr(getattr(got, field),
+                       key), getattr(getattr(ref, field), key)
+        torch.testing.assert_close(
+            torch.as_tensor(a), torch.as_tensor(b), msg=f'{task} {key}')
+
+
+def test_split_refuses_what_it_cannot_split():
+    from glid_mm.models.converters.multi_task_split import split_multi_task
+    with pytest.raises(KeyError, match='not a multi-task state dict'):
+        split_multi_task({'backbone.w': torch.zeros(1)}, 'det')
+    with pytest.raises(KeyError, match=r"its tasks are \['seg'\]"):
+        split_multi_task({'tasks.seg.w': torch.zeros(1)}, 'det')
 
 
 # --- DETR head: local normalisers -----------------------------------------
