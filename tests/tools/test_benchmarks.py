@@ -405,3 +405,35 @@ def test_gpu_mask2former_bf16_row(project_root, tmp_path):
         pytest.skip(m2f)
     assert m2f == 'ok' or (NO_BF16 in m2f
                            and rows['Mask2Former (fp16)']['status'] == 'ok')
+
+
+def test_generalist_simt_cost_configs(project_root, tmp_path):
+    """The two runs of tools/benchmark/generalist_simt_cost.py: the SIMT
+    run is the generalist with every task's loader and a weight, all but
+    one at 1e-6; the DDP run is that task's single-task config; both with
+    batch 2, the same optimizer, no validation or checkpoint within the
+    run."""
+    from mmengine.config import Config
+
+    from glid_mm.utils.gppf_task_configs import resolve_task_configs
+    from glid_tools import load_script
+    from glid_tools.study_generalist import TASKS
+    bench = load_script('benchmark/generalist_simt_cost')
+    paths = bench._configs('seg', 7, str(tmp_path))
+    simt = resolve_task_configs(Config.fromfile(paths['simt']))
+    ddp = Config.fromfile(paths['ddp'])
+    assert simt.model.type == 'GPPFMultiTaskModel'
+    assert simt.model_wrapper_cfg.type == 'SIMTDistributedWrapper'
+    weights = simt.train_cfg.task_weights
+    assert weights == {t: 1.0 if t == 'seg' else 1e-6 for t in TASKS}
+    assert set(simt.train_dataloader) == set(TASKS)
+    assert ddp.model.type != 'GPPFMultiTaskModel'
+    assert ddp.get('model_wrapper_cfg') is None  # mmengine's DDP
+    assert ddp.train_dataloader.batch_size == 2
+    assert simt.train_dataloader.seg.batch_size == 2
+    for cfg in (simt, ddp):
+        assert cfg.train_cfg.max_iters == 7
+        assert cfg.train_cfg.val_interval > 7
+        assert cfg.default_hooks.checkpoint.interval > 7
+        assert cfg.optim_wrapper.optimizer.lr == 5e-4
+        assert cfg.optim_wrapper.clip_grad.max_norm == 0.1

@@ -302,3 +302,108 @@ def test_tiny_study_end_to_end(project_root, data_root, tmp_path):
     # every run is reused by a second call
     again = study.main(argv)
     assert again['summary'] == data['summary']
+
+
+# ------------------------------------------------------ glid-generalist
+def _generalist_plan(project_root, tmp_path, **kwargs):
+    from glid_tools.study_generalist import build_plan
+    return build_plan('glid-generalist', project_root, 'cpu', 2, str(tmp_path),
+                      **kwargs)
+
+
+def test_generalist_plan_equal_task_batches(project_root, tmp_path):
+    """Per seed one 2-process generalist run of N iterations and four
+    single-task runs of N / 2: the same number of task batches of 2."""
+    from mmengine.config import Config
+    steps = _generalist_plan(project_root, tmp_path)
+    assert len(steps) == 10
+    gen = [s for s in steps if s.meta['model'] == 'generalist']
+    single = [s for s in steps if s.meta['model'] == 'single']
+    assert [s.meta['seed'] for s in gen] == [0, 1]
+    assert sorted({s.meta['task']
+                   for s in single}) == ['depth', 'det', 'pose', 'seg']
+    n = gen[0].iters
+    assert '--nproc_per_node' in gen[0].args and \
+        gen[0].args[gen[0].args.index('--nproc_per_node') + 1] == '2'
+    assert all(s.iters == n // 2 for s in single)
+    assert 2 * n == sum(s.iters for s in single if s.meta['seed'] == 0)
+    # every config parses and keeps seed, schedule and batch
+    for step in steps[:5]:
+        path = tmp_path / f'{step.name}.py'
+        path.write_text(step.config)
+        cfg = Config.fromfile(str(path))
+        assert cfg.randomness.seed == step.meta['seed']
+        assert cfg.train_cfg.max_iters == step.iters
+        assert cfg.param_scheduler[-1].end == step.iters
+        assert cfg.optim_wrapper.optimizer.lr == 5e-4
+        if step.meta['model'] == 'single':
+            assert cfg.train_dataloader.batch_size == 2
+            assert cfg.train_cfg.type == 'IterBasedTrainLoop'
+    with pytest.raises(SystemExit, match='--only'):
+        _generalist_plan(project_root, tmp_path, only=['cls'])
+    with pytest.raises(SystemExit, match='no --dev'):
+        _generalist_plan(project_root, tmp_path, dev=True)
+
+
+def test_generalist_report_pairs_by_seed(project_root, tmp_path):
+    """Hand-made final validations: per-task values side by side, paired
+    differences by seed, 'better' following each metric's direction."""
+    from glid_tools.study_generalist import report
+    steps = _generalist_plan(project_root, tmp_path)
+    gen = {
+        0: {
+            'det/coco/bbox_mAP': 0.2,
+            'det/coco/bbox_mAP_50': 0.4,
+            'seg/mIoU': 30.0,
+            'depth/rmse': 1.0,
+            'depth/abs_rel': 0.3,
+            'depth/d1': 0.5,
+            'pose/coco/AP': 0.1
+        },
+        1: {
+            'det/coco/bbox_mAP': 0.3,
+            'det/coco/bbox_mAP_50': 0.5,
+            'seg/mIoU': 34.0,
+            'depth/rmse': 1.2,
+            'depth/abs_rel': 0.3,
+            'depth/d1': 0.5,
+            'pose/coco/AP': 0.1
+        }
+    }
+    single = {
+        'det': {
+            'coco/bbox_mAP': [0.1, 0.1],
+            'coco/bbox_mAP_50': [0.2, 0.2]
+        },
+        'seg': {
+            'mIoU': [31.0, 33.0]
+        },
+        'depth': {
+            'rmse': [1.1, 1.4],
+            'abs_rel': [0.3, 0.3],
+            'd1': [0.5, 0.5]
+        },
+        'pose': {
+            'coco/AP': [0.1, 0.1]
+        },
+    }
+    records = {}
+    for step in steps:
+        seed = step.meta['seed']
+        if step.meta['model'] == 'generalist':
+            val = gen[seed]
+        else:
+            val = {k: v[seed] for k, v in single[step.meta['task']].items()}
+        records[step.name] = dict(val=[val], wall_s=1.0, meta=step.meta)
+    md, data = report('glid-generalist', project_root, 'cpu', steps, records,
+                      str(tmp_path))
+    seg = data['paired']['seg']
+    assert seg['diffs'] == pytest.approx([-1.0, 1.0])
+    assert data['paired']['det']['mean'] == pytest.approx(0.15)
+    # rmse: lower is better, the generalist is lower on both seeds
+    assert data['paired']['depth']['diffs'] == pytest.approx([-0.1, -0.2])
+    rows = {line.split(' |')[0]: line for line in md.splitlines()}
+    assert rows['| depth (rmse, lower is better)'].endswith('| 2 of 2 |')
+    assert rows['| seg (mIoU, higher is better)'].endswith('| 1 of 2 |')
+    assert rows['| pose (coco/AP, higher is better)'].endswith('| 0 of 2 |')
+    assert data['values']['seg']['single'] == {'0': 31.0, '1': 33.0}
