@@ -100,7 +100,9 @@ def simt_worker(rank, port, out_dir):
        of the shared Bi-FPN, CrossTaskSyncBN);
     2. from the same initial state, shared BN in eval mode, two
        ``SIMTDistributedWrapper.train_step`` calls with AdamW: det / depth,
-       then depth / depth (the det head is used by nobody).
+       then depth / depth (the det head is used by nobody);
+    3. from the same initial state, one training step with the shared BN
+       in training mode (cross-task statistics forward and backward).
     """
     torch.set_num_threads(1)
     dist.init_process_group(
@@ -157,5 +159,28 @@ def simt_worker(rank, port, out_dir):
                     for p, s in state.items()
                 }))
     result.update(grads=grads, steps=steps)
+
+    # phase 3: a full training step with the shared BN in training mode:
+    # CrossTaskSyncBN's forward and backward collectives run while the two
+    # processes run different tasks' graphs
+    model.load_state_dict(init)
+    model.train()
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    trained = []
+    optim.optimizer.register_step_pre_hook(
+        lambda *_: trained.append({
+            k: p.grad.clone()
+            for k, p in model.named_parameters() if p.grad is not None
+        }))
+    task = TASK_OF_RANK[rank]
+    torch.manual_seed(seed_for(task))
+    log_vars = wrapper.train_step(copy.deepcopy(batches[task]), optim)
+    result['bn_train'] = dict(
+        loss=float(log_vars['loss']),
+        grads=trained[0],
+        buffers={
+            k: v.clone()
+            for k, v in model.named_buffers() if k.startswith('neck.')
+        })
     torch.save(result, osp.join(out_dir, f'rank{rank}.pth'))
     dist.destroy_process_group()

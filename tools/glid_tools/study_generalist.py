@@ -12,7 +12,9 @@ encoder-decoder among four tasks help or hurt each task?
     ``N / 2`` per task with equal task weights, and the four single-task
     runs ``4 x N / 2``. Batch 2 everywhere; one recipe for all (the
     generalist config's AdamW lr 5e-4, 10 % linear warm-up, cosine decay,
-    clip 0.1), random initialisation, the same seeds, and the
+    clip 0.1; its Bi-FPN BN momentum 0.01 / eps 1e-3 and decoder drop path
+    0.1 in the single-task models too), random initialisation, the same
+    seeds, and the
     generalist config's validation subsets with each toolbox's metric at
     the end of training. The recipe is fixed beforehand, not selected, so
     the study has no development split: the values are reported once.
@@ -122,6 +124,10 @@ def _single(root: str, p: dict, task: str, seed: int) -> Step:
         f'_base_ = [{osp.join(root, path)!r}]',
         f'randomness = dict(seed={seed})',
         'train_dataloader = dict(batch_size=2)',
+        # the generalist's shared-part settings: Bi-FPN BN momentum / eps
+        # (CrossTaskSyncBN there; one process here), decoder drop path
+        'model = dict(neck=dict(norm_cfg=dict(type="BN", momentum=0.01, '
+        'eps=0.001)), decoder=dict(drop_path_rate=0.1))',
         f'train_cfg = dict(_delete_=True, type="IterBasedTrainLoop", '
         f'max_iters={n}, val_interval={n})',
     ] + _schedule(n)

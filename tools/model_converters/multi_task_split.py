@@ -76,8 +76,9 @@ def check(task_config: str, state: dict, src: str) -> dict:
         config=task_config,
         loaded=len(loading['loaded']),
         missing={
-            k: len(v)
-            for k, v in by_part(loading['missing']).items()
+            part:
+            keys[:5] + ([f'... {len(keys) - 5} more'] if len(keys) > 5 else [])
+            for part, keys in by_part(loading['missing']).items()
         },
         unexpected=loading['unexpected'][:10])
 

@@ -50,15 +50,34 @@ class _TaskDataPreprocessor(BaseDataPreprocessor):
         return self._resolve(task_of(data.get('data_samples')))(data, training)
 
 
+def _settings(module: nn.Module) -> dict:
+    """What makes one module compute otherwise than another of its type
+    and shapes: its ``extra_repr()`` (eps, momentum, kernel, ...) and its
+    plain scalar attributes (``drop_prob``, ``with_cp``, ...)."""
+    out = {'extra_repr': module.extra_repr()}
+    for key, value in vars(module).items():
+        if not key.startswith('_') and key != 'training' and isinstance(
+                value, (bool, int, float, str, type(None))):
+            out[key] = value
+    return out
+
+
 def _structure_diff(a: nn.Module, b: nn.Module) -> str:
-    """'' when ``a`` and ``b`` have the same submodule types and the same
-    parameter / buffer names and shapes, else the first difference."""
+    """'' when ``a`` and ``b`` have the same submodule types, settings
+    (:func:`_settings`) and parameter / buffer names and shapes, else the
+    first difference."""
     types_a = [(n, type(m).__name__) for n, m in a.named_modules()]
     types_b = [(n, type(m).__name__) for n, m in b.named_modules()]
     if types_a != types_b:
         for x, y in zip(types_a + [None], types_b + [None]):
             if x != y:
                 return f'submodule {x} vs {y}'
+    for (name, ma), mb in zip(a.named_modules(), b.modules()):
+        sa, sb = _settings(ma), _settings(mb)
+        for key in sorted(set(sa) | set(sb)):
+            if sa.get(key) != sb.get(key):
+                return (f'{name or "(top)"}.{key}: {sa.get(key)!r} vs '
+                        f'{sb.get(key)!r}')
     shapes_a = {k: tuple(v.shape) for k, v in a.state_dict().items()}
     shapes_b = {k: tuple(v.shape) for k, v in b.state_dict().items()}
     for key in sorted(set(shapes_a) | set(shapes_b)):
@@ -110,10 +129,12 @@ class GPPFMultiTaskModel(BaseModel):
     (the same submodule types, parameter and buffer names and shapes), and
     replaced by the first task's module, registered here once under the
     same path (``neck.*``, ``decoder.layers.*``) as the backbone is. Only
-    the heads stay per task (``tasks.<task>.*``), so the
-    SIMT gradient average (:func:`task_average_gradients`) averages a
-    shared parameter over every process and a head's over the processes
-    of its task.
+    the heads stay per task (``tasks.<task>.*``; a checkpoint's single
+    copy of a per-task key, e.g. the pre-trained
+    ``decoder.queries.cls_token``, loads into every task:
+    :meth:`_to_every_task`), so the SIMT gradient average
+    (:func:`task_average_gradients`) averages a shared parameter over
+    every process and a head's over the processes of its task.
 
     Under several processes, the task model's loss runs within the
     ``local_normalisers()`` context of every submodule that has one
@@ -177,11 +198,17 @@ class GPPFMultiTaskModel(BaseModel):
         ]
         nested = [(a, b) for a in shared_parts for b in shared_parts
                   if a != b and str(b).startswith(f'{a}.')]
-        if bad or nested or len(set(shared_parts)) != len(shared_parts):
+        repeated = sorted(
+            {p
+             for p in shared_parts if shared_parts.count(p) > 1}, key=str)
+        if bad or nested or repeated:
             raise ValueError(
                 f'shared_parts must be distinct dotted task-model submodule '
                 f'paths, none inside another, not under '
-                f'{sorted(reserved)}; got {shared_parts!r}')
+                f'{sorted(reserved)}; got {shared_parts!r}: ' +
+                '; '.join(([f'not a path or reserved: {bad}'] if bad else []) +
+                          ([f'inside another: {nested}'] if nested else []) +
+                          ([f'repeated: {repeated}'] if repeated else [])))
         current = DefaultScope.get_current_instance()
         self.task_scopes: Dict[str, Optional[str]] = {}
         self.tasks = nn.ModuleDict()
@@ -191,6 +218,7 @@ class GPPFMultiTaskModel(BaseModel):
         for part in shared_parts:
             self._share(part)
         self.shared_parts = shared_parts
+        self._register_load_state_dict_pre_hook(self._to_every_task)
 
         loss_weights = dict(loss_weights or {})
         unknown = sorted(set(loss_weights) - set(tasks))
@@ -205,6 +233,36 @@ class GPPFMultiTaskModel(BaseModel):
             name: float(loss_weights.get(name, 1.0))
             for name in tasks
         }
+
+    def _to_every_task(self, state_dict, prefix, *args) -> None:
+        """Load pre-hook: a single-task key that this model holds per task
+        loads into every task that has it with the same shape.
+
+        A GLID pre-training (or single-task) checkpoint has one
+        ``decoder.queries.cls_token``; the generalist keeps the queries per
+        task (``tasks.<task>.decoder.queries.cls_token``), and every task
+        starts from the pre-trained [CLS] as its single-task fine-tuning
+        does (GLID eq. 3: queries ``[CLS] + e_i``). Keys this model has as
+        they are (shared parts), keys under ``tasks.`` and keys no task
+        has with that shape (``decoder.queries.mask_token``, another
+        task's ``query_embed``) are left alone.
+        """
+        own = {k: v.shape for k, v in self.state_dict(keep_vars=True).items()}
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            rel = key[len(prefix):]
+            if rel in own or rel.startswith('tasks.'):
+                continue
+            value = state_dict[key]
+            targets = [
+                f'tasks.{task}.{rel}' for task in self.tasks
+                if own.get(f'tasks.{task}.{rel}') == getattr(
+                    value, 'shape', None) and prefix +
+                f'tasks.{task}.{rel}' not in state_dict
+            ]
+            for target in targets:
+                state_dict[prefix + target] = value
+            if targets:
+                del state_dict[key]
 
     @staticmethod
     def _locate(model: nn.Module, path: str, task: str):

@@ -158,3 +158,26 @@ def test_shared_bifpn_bn_uses_cross_task_statistics(setup):
         own = inputs[name][0].mean((0, 2, 3))
         assert (own - mean).abs().max() > 1e-3, name
         assert n > inputs[name][0][:, 0].numel()
+
+
+def test_training_step_with_cross_task_bn(setup):
+    """With the shared Bi-FPN's BN in training mode (its forward and
+    backward all-reduces run while the processes run different tasks),
+    the step finishes on both processes with finite losses, the same
+    task-averaged gradients and the same BN statistics, and the shared
+    gradients differ from those of the eval-mode step (the batch
+    statistics, joint over both tasks, enter them)."""
+    _, _, results = setup
+    a, b = results[0]['bn_train'], results[1]['bn_train']
+    assert a['loss'] == a['loss'] and b['loss'] == b['loss']  # not NaN
+    assert set(a['grads']) == set(b['grads'])
+    for name in a['grads']:
+        assert torch.isfinite(a['grads'][name]).all(), name
+        torch.testing.assert_close(a['grads'][name], b['grads'][name])
+    for name in a['buffers']:
+        torch.testing.assert_close(a['buffers'][name], b['buffers'][name])
+    name = 'neck.lateral_convs.0.conv.weight'
+    eval_mode = results[0]['grads'][0][name]
+    assert (a['grads'][name] - eval_mode).abs().max() > 1e-6
+    assert any(k.startswith('tasks.det.') for k in a['grads'])
+    assert any(k.startswith('tasks.depth.') for k in a['grads'])

@@ -91,20 +91,34 @@ def test_a_task_step_reaches_the_shared_parts_and_its_head_only(
                        if n.startswith(f'tasks.{task}.')), task
 
 
-def test_a_differing_shared_part_is_refused(model_cfg):
+@pytest.mark.parametrize(
+    'task, part, change, match',
+    [
+        # another width: a shape
+        ('depth', 'neck', dict(out_channels=48),
+         r"'neck' of tasks\['depth'\] differs from that of tasks\['det'\] "
+         r"\(\(top\).out_channels: 32 vs 48\)"),
+        # the same shapes, another setting: the decoder's drop path and
+        # the Bi-FPN's BN momentum would silently be the first task's
+        ('seg', 'decoder', dict(drop_path_rate=0.3),
+         r"'decoder.layers' of tasks\['seg'\].*drop_prob"),
+        ('pose', 'neck',
+         dict(norm_cfg=dict(type='CrossTaskSyncBN', momentum=0.1, eps=0.001)),
+         r"'neck' of tasks\['pose'\].*momentum"),
+    ])
+def test_a_differing_shared_part_is_refused(model_cfg, task, part, change,
+                                            match):
     tasks = copy.deepcopy(model_cfg['tasks'])
-    tasks['depth']['neck']['out_channels'] = 48
-    with pytest.raises(
-            ValueError,
-            match=r"'neck' of tasks\['depth'\] differs from that "
-            r"of tasks\['det'\].*neck|'neck' of tasks\['depth'\]"):
+    tasks[task][part].update(change)
+    with pytest.raises(ValueError, match=match):
         build(model_cfg, tasks=tasks)
 
 
 @pytest.mark.parametrize('parts, error, match', [
-    (('backbone', ), ValueError, 'not under'),
-    (('neck', 'neck.blocks'), ValueError, 'none inside another'),
-    (('neck', 'neck'), ValueError, 'distinct'),
+    (('backbone', ), ValueError, r"reserved: \['backbone'\]"),
+    (('neck', 'neck.blocks'), ValueError,
+     r"inside another: \[\('neck', 'neck.blocks'\)\]"),
+    (('neck', 'neck'), ValueError, r"repeated: \['neck'\]"),
     (('decoder.no_such_part', ), KeyError,
      r"tasks\['det'\].*no submodule 'decoder.no_such_part'"),
     (('neck-1', ), ValueError, 'dotted'),
@@ -217,10 +231,12 @@ def _detr_inputs(head, n_img=2, seed=0):
     return cls_scores, bbox_preds, gts, metas
 
 
-@pytest.mark.parametrize('focal', [False, True])
+@pytest.mark.parametrize('focal, sync_cls', [(False, False), (True, False),
+                                             (False, True)])
 def test_detr_local_normalisers_equal_mmdet_in_one_process(
-        model, monkeypatch, focal):
+        model, monkeypatch, focal, sync_cls):
     head = copy.deepcopy(model.tasks.det.bbox_head)
+    head.sync_cls_avg_factor = sync_cls
     if focal:
         from mmdet.registry import MODELS
         head.loss_cls = MODELS.build(
@@ -237,7 +253,8 @@ def test_detr_local_normalisers_equal_mmdet_in_one_process(
     assert world.calls == 0  # no collective
     assert len(plain) == len(local) == 3
     for a, b in zip(plain, local):
-        torch.testing.assert_close(a, b)
+        # mmdet's synced class normaliser is a [1] tensor (loss [1])
+        torch.testing.assert_close(a.reshape(-1), b.reshape(-1))
     # without the context, mmdet's head all-reduces its normalisers
     head.loss_by_feat_single(*args)
     assert world.calls >= 1
@@ -257,3 +274,36 @@ def test_mask_head_local_count(model, monkeypatch):
     with pytest.raises(ValueError, match='positive'):
         with head.given_mask_count(0):
             pass
+
+
+def test_pretraining_checkpoint_loads_into_every_task(model_cfg):
+    """A nano GLID pre-training state dict (what ``load_from`` gives):
+    backbone, Bi-FPN and decoder blocks load into the shared parts, the
+    one pre-trained [CLS] into every task's queries (as single-task
+    fine-tuning starts from it); the pre-training-only parts stay
+    unexpected and the task heads missing."""
+    from mmengine.registry import MODELS, DefaultScope
+
+    from glid_mm.utils.load_check import load_and_report
+    from glid_mm.utils.mim import load_config
+    cfg = load_config(
+        'configs/glid/glid_swin-nano_1xb16-300i_bundled-128px.py')
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        torch.manual_seed(5)
+        state = MODELS.build(cfg.model).state_dict()
+    generalist = build(model_cfg)
+    report = load_and_report(generalist, state, 'pre-training')
+    cls = state['decoder.queries.cls_token']
+    for task in TASKS:
+        queries = generalist.tasks[task].decoder.queries
+        assert torch.equal(queries.cls_token, cls), task
+        assert f'tasks.{task}.decoder.queries.cls_token' in report['loaded']
+    assert torch.equal(generalist.neck.lateral_convs[0].conv.weight,
+                       state['neck.lateral_convs.0.conv.weight'])
+    assert 'decoder.queries.mask_token' in report['unexpected']
+    assert 'decoder.queries.cls_token' not in report['unexpected']
+    assert not [
+        k for k in report['missing']
+        if k.startswith(('neck.', 'decoder.layers.', 'backbone.'))
+    ]
+    assert report['mismatch'] == []
