@@ -242,6 +242,7 @@ def test_detr_local_normalisers_equal_mmdet_in_one_process(
         head.loss_cls = MODELS.build(
             dict(
                 type='QualityFocalLoss',
+                _scope_='mmdet',  # whatever scope an earlier test left
                 use_sigmoid=True,
                 beta=2.0,
                 loss_weight=2.0))
