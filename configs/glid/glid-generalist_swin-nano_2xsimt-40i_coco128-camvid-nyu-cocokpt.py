@@ -14,7 +14,10 @@
 # Smoke numbers, not results. Each task is its single-task nano config,
 # named by path (TaskConfigRunner reads them once, when the runner is
 # built); only what must agree for sharing is changed next to the path.
-_base_ = '../_base_/runtimes/mmdet.py'
+_base_ = [
+    '../_base_/runtimes/mmdet.py',
+    '../_base_/schedules/glid-nano_adamw-poly-2k.py'
+]
 
 runner_type = 'TaskConfigRunner'
 task_configs = dict(
@@ -96,25 +99,11 @@ train_cfg = dict(
 val_cfg = dict(type='MultiTaskValLoop')
 test_cfg = dict(type='MultiTaskTestLoop')
 model_wrapper_cfg = dict(type='SIMTDistributedWrapper')
-# The nano single-task recipes' AdamW (lr 5e-4, weight decay 0.05, no decay
-# on norms, position tables, tokens and embeddings; backbone lr x 0.1 as
-# the detection / segmentation recipes).
-optim_wrapper = dict(
-    type='OptimWrapper',
-    # part multipliers and kind rules combine (as in the nano schedule)
-    constructor='PartwiseOptimWrapperConstructor',
-    optimizer=dict(
-        type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        custom_keys={
-            'backbone': dict(lr_mult=0.1),
-            'relative_position_bias_table': dict(decay_mult=0.0),
-            'cls_token': dict(decay_mult=0.0),
-            'query_embed': dict(decay_mult=0.0),
-            'level_embed': dict(decay_mult=0.0)
-        }),
-    clip_grad=dict(max_norm=0.1, norm_type=2))
+# The nano single-task recipes' AdamW (../_base_/schedules/
+# glid-nano_adamw-poly-2k.py: lr 5e-4, weight decay 0.05, no decay on norms,
+# position tables, tokens and embeddings, backbone lr x 0.1), clipped as
+# the detection recipe.
+optim_wrapper = dict(clip_grad=dict(max_norm=0.1, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=4),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=4, end=40)
