@@ -6,6 +6,7 @@ and write results.{md,json}, loss_curves.png and reconstruction.png.
 
     python tools/demo_glid.py [--work-dir work_dirs/glid_demo]
         [--pretrain-iters 400] [--finetune-iters 800] [--table4]
+        [--val-frames N]
 
 --table4 fine-tunes from the four initialisations of GLID Table 4 (random,
 backbone, backbone + BiFPN, all pre-trained weights), same seed and budget.
@@ -29,12 +30,17 @@ if __name__ == '__main__':
         action='store_true',
         help='fine-tune from the four initialisations of GLID Table 4')
     parser.add_argument(
+        '--val-frames',
+        type=int,
+        help='evaluate on the first N CamVid val frames only (a quick '
+        'check; default: all 101)')
+    parser.add_argument(
         '--no-progress',
         action='store_true',
         help='no progress bar (training iterations, elapsed time, ETA)')
     args = parser.parse_args()
-    for name in ('pretrain_iters', 'finetune_iters'):
-        if getattr(args, name) < 1:
+    for name in ('pretrain_iters', 'finetune_iters', 'val_frames'):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
     run_glid_demo(
         osp.dirname(osp.dirname(osp.abspath(__file__))),
@@ -42,4 +48,5 @@ if __name__ == '__main__':
         args.pretrain_iters,
         args.finetune_iters,
         args.table4,
-        progress=not args.no_progress)
+        progress=not args.no_progress,
+        val_frames=args.val_frames)

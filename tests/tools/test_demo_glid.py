@@ -20,7 +20,7 @@ def demo(project_root, tmp_path_factory):
     proc = subprocess.run([
         sys.executable, 'tools/demo_glid.py', '--work-dir',
         str(work_dir), '--pretrain-iters', '20', '--finetune-iters', '3',
-        '--table4'
+        '--table4', '--val-frames', '8'
     ],
                           cwd=project_root,
                           capture_output=True,
@@ -87,3 +87,11 @@ def test_table4_initialisations(demo):
     # fewer parts loaded -> more keys left missing
     missing = {mode: _count(log) for mode, log in logs.items()}
     assert missing['backbone'] > missing['backbone+neck'] > missing['all']
+
+
+def test_val_frames_evaluates_a_subset(demo):
+    """--val-frames 8: the fine-tunes were evaluated on 8 CamVid frames,
+    and the table says so."""
+    res = json.loads((demo / 'results.json').read_text())
+    assert all(run['val_frames'] == 8 for run in res['finetune'].values())
+    assert 'first 8 CamVid val frames' in (demo / 'results.md').read_text()

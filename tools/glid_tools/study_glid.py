@@ -93,6 +93,7 @@ PRESETS: Dict[str, dict] = dict(
         s_dev_val=5),
     tiny=dict(
         seeds=2,
+        val_frames=8,  # of CamVid's 101 val frames (tests only)
         pretrain_short=2,
         pretrain_long=16,
         pretrain_batch=4,
@@ -217,6 +218,10 @@ def _finetune_config(root: str,
         lines.append("val_dataloader = dict(dataset=dict(data_prefix=dict("
                      "img_path='images/train', seg_map_path='labels/train'), "
                      f"indices={dev_idx!r}))")
+    elif p.get('val_frames'):  # the tests' preset: the first val frames
+        for loader in ('val_dataloader', 'test_dataloader'):
+            lines.append(f"{loader} = dict(dataset=dict("
+                         f"indices={p['val_frames']}))")
     return '\n'.join(lines) + '\n'
 
 
