@@ -156,23 +156,32 @@ def load_task_part(ref: dict, part: str, where: Optional[str] = None) -> Any:
     return _merge(_plain(task_cfg[part]), overrides)
 
 
-def load_task_model(ref: dict, where: str = 'model.tasks') -> dict:
-    """The task model of a GPPF task given by reference (see the module
-    docstring): the task config's ``model`` without ``backbone`` (every
-    task shares the multi-task model's), ``_scope_`` its
-    ``default_scope``, its top-level ``data_preprocessor`` where the model
-    has none, then the reference's other keys merged in."""
-    path, overrides = _split(ref, where)
-    task_cfg = _load(path, where)
-    if task_cfg.get('model') is None:
-        raise KeyError(f'{where}: the task config {path} has no model')
+def single_task_model(task_cfg: Config) -> dict:
+    """The model a toolbox's runner builds from a single-task config: its
+    ``model`` (a plain dict), ``_scope_`` its ``default_scope`` and its
+    top-level ``data_preprocessor`` where the model has none (as
+    mmengine's ``Runner.build_model`` adds it; mmpretrain keeps it
+    there)."""
     model = _plain(task_cfg.model)
-    model.pop('backbone', None)
     if task_cfg.get('default_scope') is not None:
         model['_scope_'] = task_cfg.default_scope
     if task_cfg.get('data_preprocessor'):
         model.setdefault('data_preprocessor',
                          _plain(task_cfg.data_preprocessor))
+    return model
+
+
+def load_task_model(ref: dict, where: str = 'model.tasks') -> dict:
+    """The task model of a GPPF task given by reference (see the module
+    docstring): :func:`single_task_model` of the task config without
+    ``backbone`` (every task shares the multi-task model's), then the
+    reference's other keys merged in."""
+    path, overrides = _split(ref, where)
+    task_cfg = _load(path, where)
+    if task_cfg.get('model') is None:
+        raise KeyError(f'{where}: the task config {path} has no model')
+    model = single_task_model(task_cfg)
+    model.pop('backbone', None)
     return _merge(model, overrides)
 
 

@@ -55,7 +55,7 @@ def _configs(task: str, iters: int, folder: str) -> dict:
     """The two derived configs (``simt``, ``ddp``) of ``task``."""
     from glid_tools.study_generalist import GENERALIST, TASKS, _schedule
     never = iters + 1
-    common = _schedule(iters) + [
+    common = _schedule(ROOT, iters) + [
         'default_hooks = dict(logger=dict(type="LoggerHook", interval=1, '
         'log_metric_by_epoch=False), checkpoint=dict(_delete_=True, '
         f'type="CheckpointHook", by_epoch=False, interval={never}))'

@@ -19,6 +19,7 @@ encoder-decoder among four tasks help or hurt each task?
     the end of training. The recipe is fixed beforehand, not selected, so
     the study has no development split: the values are reported once.
 """
+import functools
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
@@ -69,21 +70,21 @@ PRESETS: Dict[str, dict] = dict(
 )
 
 
-def _schedule(iters: int) -> List[str]:
+@functools.lru_cache()
+def generalist_optimizer(root: str) -> dict:
+    """The generalist config's ``optim_wrapper`` (the one recipe of the
+    study: read from the config, not copied)."""
+    from mmengine.config import Config
+    return Config.fromfile(osp.join(root, GENERALIST)).optim_wrapper.to_dict()
+
+
+def _schedule(root: str, iters: int) -> List[str]:
     """The one recipe of the study (the generalist config's optimizer),
     for a run of ``iters`` iterations."""
     warm = max(1, iters // 10)
     return [
-        'optim_wrapper = dict(_delete_=True, type="OptimWrapper", '
-        'constructor="PartwiseOptimWrapperConstructor", '
-        'optimizer=dict(type="AdamW", lr=5e-4, betas=(0.9, 0.999), '
-        'weight_decay=0.05), paramwise_cfg=dict(norm_decay_mult=0.0, '
-        'custom_keys={"backbone": dict(lr_mult=0.1), '
-        '"relative_position_bias_table": dict(decay_mult=0.0), '
-        '"cls_token": dict(decay_mult=0.0), '
-        '"query_embed": dict(decay_mult=0.0), '
-        '"level_embed": dict(decay_mult=0.0)}), '
-        'clip_grad=dict(max_norm=0.1, norm_type=2))',
+        f'optim_wrapper = dict(_delete_=True, '
+        f'**{generalist_optimizer(root)!r})',
         'param_scheduler = [dict(type="LinearLR", start_factor=0.1, '
         f'by_epoch=False, begin=0, end={warm}), '
         'dict(type="CosineAnnealingLR", by_epoch=False, '
@@ -102,7 +103,7 @@ def _generalist(root: str, p: dict, seed: int) -> Step:
         f'_base_ = [{osp.join(root, GENERALIST)!r}]',
         f'randomness = dict(seed={seed})',
         f'train_cfg = dict(max_iters={n}, val_interval={n})'
-    ] + _schedule(n)
+    ] + _schedule(root, n)
     return Step(
         name=f'gen_generalist_s{seed}',
         kind='train',
@@ -130,7 +131,7 @@ def _single(root: str, p: dict, task: str, seed: int) -> Step:
         'eps=0.001)), decoder=dict(drop_path_rate=0.1))',
         f'train_cfg = dict(_delete_=True, type="IterBasedTrainLoop", '
         f'max_iters={n}, val_interval={n})',
-    ] + _schedule(n)
+    ] + _schedule(root, n)
     if subset is not None:
         cfg.append(f'val_dataloader = dict(dataset=dict(indices={subset}))')
     return Step(

@@ -57,17 +57,16 @@ def single_task_config(config: str, task: str) -> str:
 
 def check(task_config: str, state: dict, src: str) -> dict:
     """Load ``state`` into the model of ``task_config``; the report."""
-    from mmengine.config import Config
+    from mmengine.config import Config, ConfigDict
     from mmengine.registry import MODELS, init_default_scope
 
+    from glid_mm.utils.gppf_task_configs import single_task_model
     from glid_mm.utils.load_check import (CheckpointMismatchError, by_part,
                                           load_and_report)
     cfg = Config.fromfile(task_config)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model_cfg = cfg.model
-    if 'data_preprocessor' not in model_cfg and 'data_preprocessor' in cfg:
-        model_cfg.data_preprocessor = cfg.data_preprocessor
-    model = MODELS.build(model_cfg)
+    # a ConfigDict as under a runner (mmseg reads test_cfg.mode)
+    model = MODELS.build(ConfigDict(single_task_model(cfg)))
     try:
         loading = load_and_report(model, state, src)
     except CheckpointMismatchError as err:

@@ -126,7 +126,8 @@ class GPPFMultiTaskModel(BaseModel):
     task's - 17 keypoints for pose, 300 + 1,500 for detection - while GLID
     Sec. 4 otherwise keeps all but the top linear head shared) are built
     by each task model from its own config, checked to have one structure
-    (the same submodule types, parameter and buffer names and shapes), and
+    (the same submodule types, settings such as BN momentum or drop path,
+    and parameter / buffer names and shapes: :func:`_structure_diff`), and
     replaced by the first task's module, registered here once under the
     same path (``neck.*``, ``decoder.layers.*``) as the backbone is. Only
     the heads stay per task (``tasks.<task>.*``; a checkpoint's single
@@ -285,12 +286,12 @@ class GPPFMultiTaskModel(BaseModel):
         """Replace every task model's submodule ``path`` by the first
         task's, after checking that they have one structure; register it
         here under the same path."""
-        shared, first = None, None
-        for name, model in self.tasks.items():
-            _, _, module = self._locate(model, path, name)
-            if shared is None:
-                shared, first = module, name
-                continue
+        found = {
+            name: self._locate(model, path, name)
+            for name, model in self.tasks.items()
+        }
+        (first, (_, _, shared)), *others = found.items()
+        for name, (_, _, module) in others:
             diff = _structure_diff(shared, module)
             if diff:
                 raise ValueError(
@@ -298,8 +299,7 @@ class GPPFMultiTaskModel(BaseModel):
                     f'that of tasks[{first!r}] ({diff}); give the tasks one '
                     f'config for it (e.g. in the task changes next to '
                     f'from_config)')
-        for name, model in self.tasks.items():
-            parent, leaf, _ = self._locate(model, path, name)
+        for parent, leaf, _ in found.values():
             # a plain reference, not a submodule (as the backbone)
             del parent._modules[leaf]
             object.__setattr__(parent, leaf, shared)

@@ -156,12 +156,11 @@ def test_split_checkpoint_predicts_as_the_generalist(model, resolved, task):
     toolbox, path = TASK_CONFIGS[task]
     cfg = load_config(path)
     with DefaultScope.overwrite_default_scope(toolbox):
+        from mmengine.config import ConfigDict
         from mmengine.registry import MODELS
-        model_cfg = cfg.model
-        if 'data_preprocessor' not in model_cfg and 'data_preprocessor' in \
-                cfg:
-            model_cfg.data_preprocessor = cfg.data_preprocessor
-        single = MODELS.build(model_cfg)
+
+        from glid_mm.utils.gppf_task_configs import single_task_model
+        single = MODELS.build(ConfigDict(single_task_model(cfg)))
         report = load_and_report(single, part)
         assert report['missing'] == [] and report['unexpected'] == [], task
         data = task_batch(resolved, task, n=1, split='val_dataloader')
