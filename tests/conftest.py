@@ -13,7 +13,37 @@ DATA_ROOT = os.environ.get('GLID_MM_DATA',
                            osp.join(ROOT, '..', 'shared', 'data'))
 
 
+def _cache_toolbox_metafiles():
+    """Read each toolbox metafile once per test process.
+
+    ``Config.fromfile`` looks every ``'mmdet::...'`` base up in the
+    toolbox's model index first: about 80 YAML metafiles parsed again for
+    each such base (about 0.2 s each; the suite reads hundreds of configs
+    with such bases). The files do not change during a test run, so the
+    tests keep the parsed YAML of each; mmengine's lookup itself is
+    unchanged (it only reads through this). Tests only: ``glid_mm`` and
+    the tools patch no toolbox global (tests/test_house_rules.py).
+    """
+    import functools
+
+    from mmengine.config import utils as config_utils
+    load = config_utils.load
+
+    @functools.lru_cache(maxsize=None)
+    def _cached(path):
+        return load(path)
+
+    def cached_load(file, *args, **kwargs):
+        if args or kwargs or not isinstance(file, str) or \
+                not file.endswith('.yml'):
+            return load(file, *args, **kwargs)
+        return _cached(file)  # read, never changed, by mmengine
+
+    config_utils.load = cached_load
+
+
 def pytest_configure(config):
+    _cache_toolbox_metafiles()
     config.addinivalue_line('markers',
                             'gpu: needs a CUDA device (skipped without one)')
     config.addinivalue_line(

@@ -56,7 +56,8 @@ dicts and refuse a reference left unresolved
 is relative to the working directory: write ``{{ fileDirname }}/...``.
 """
 import copy
-from typing import Any, Optional, Union
+import os.path as osp
+from typing import Any, Dict, Optional, Union
 
 from mmengine.config import Config, ConfigDict
 
@@ -110,14 +111,28 @@ def _split(ref: dict, where: str):
     return path, ref
 
 
-def _load(path: str, where: str) -> Config:
+def _load(path: str,
+          where: str,
+          cache: Optional[Dict[str, Config]] = None) -> Config:
+    """``Config.fromfile(path)``; with ``cache`` (one
+    :func:`resolve_task_configs` call), each file is read once. A GPPF
+    config names each task config five times or more (model, train / val /
+    test dataloader, evaluators), and reading one whose ``_base_`` is
+    ``'mmdet::...'`` costs mmengine about half a second (it parses the
+    toolbox's metafiles each time)."""
+    key = osp.abspath(path)
+    if cache is not None and key in cache:
+        return cache[key]
     try:
-        return Config.fromfile(path)
+        cfg = Config.fromfile(path)
     except FileNotFoundError as exc:
         raise FileNotFoundError(
             f'{where}.{FROM_CONFIG}: task config not found: {path} (a '
             f'relative path is read from the working directory; write '
             f'"{{{{ fileDirname }}}}/..." in the config)') from exc
+    if cache is not None:
+        cache[key] = cfg
+    return cfg
 
 
 def _merge(part: Any, overrides: dict) -> Any:
@@ -131,7 +146,10 @@ def _merge(part: Any, overrides: dict) -> Any:
     return _plain(merged['part'])
 
 
-def load_task_part(ref: dict, part: str, where: Optional[str] = None) -> Any:
+def load_task_part(ref: dict,
+                   part: str,
+                   where: Optional[str] = None,
+                   cache: Optional[Dict[str, Config]] = None) -> Any:
     """The ``part`` (``'train_dataloader'``, ``'val_evaluator'`` ...) of the
     task config that ``ref`` names, with the reference's other keys merged
     in.
@@ -140,6 +158,8 @@ def load_task_part(ref: dict, part: str, where: Optional[str] = None) -> Any:
         ref (dict): ``dict(from_config=<path>, **overrides)``.
         part (str): A top-level key of the task config.
         where (str, optional): Where ``ref`` is, for error messages.
+        cache (dict, optional): Task configs already read, by absolute
+            path (filled in here; the parts returned are copies).
 
     Returns:
         dict | list: A copy of the part, plain dicts.
@@ -149,7 +169,7 @@ def load_task_part(ref: dict, part: str, where: Optional[str] = None) -> Any:
     """
     where = where or part
     path, overrides = _split(ref, where)
-    task_cfg = _load(path, where)
+    task_cfg = _load(path, where, cache)
     if task_cfg.get(part) is None:
         raise KeyError(f'{where}: the task config {path} has no {part}; '
                        f'write the {part} out instead of referring to it')
@@ -171,13 +191,16 @@ def single_task_model(task_cfg: Config) -> dict:
     return model
 
 
-def load_task_model(ref: dict, where: str = 'model.tasks') -> dict:
+def load_task_model(ref: dict,
+                    where: str = 'model.tasks',
+                    cache: Optional[Dict[str, Config]] = None) -> dict:
     """The task model of a GPPF task given by reference (see the module
     docstring): :func:`single_task_model` of the task config without
     ``backbone`` (every task shares the multi-task model's), then the
-    reference's other keys merged in."""
+    reference's other keys merged in (``cache``: as in
+    :func:`load_task_part`)."""
     path, overrides = _split(ref, where)
-    task_cfg = _load(path, where)
+    task_cfg = _load(path, where, cache)
     if task_cfg.get('model') is None:
         raise KeyError(f'{where}: the task config {path} has no model')
     model = single_task_model(task_cfg)
@@ -189,7 +212,8 @@ def resolve_task_configs(cfg: Union[Config, dict]) -> Union[Config, dict]:
     """``cfg`` with every task-config reference of ``model.tasks`` and of
     the per-task dataloaders / evaluators replaced by what the components
     build from it. ``cfg`` itself when it has none (nothing is copied);
-    otherwise a copy (``cfg`` is left as it is)."""
+    otherwise a copy (``cfg`` is left as it is). Each task config file is
+    read once."""
     found = []
     tasks = (cfg.get('model') or {}).get('tasks') if isinstance(
         cfg.get('model'), dict) else None
@@ -204,13 +228,15 @@ def resolve_task_configs(cfg: Union[Config, dict]) -> Union[Config, dict]:
     if not found:
         return cfg
     cfg = copy.deepcopy(cfg)
+    cache: Dict[str, Config] = {}
     for key, name in found:
         where = f'{key}.{name}'
         node = cfg['model']['tasks'] if key == 'model.tasks' else cfg[key]
         if not is_task_config_ref(node[name]):
             continue  # one dict under two keys (test_dataloader = val_...)
         if key == 'model.tasks':
-            node[name] = load_task_model(node[name], where)
+            node[name] = load_task_model(node[name], where, cache)
         else:
-            node[name] = load_task_part(node[name], TASK_PARTS[key], where)
+            node[name] = load_task_part(node[name], TASK_PARTS[key], where,
+                                        cache)
     return cfg

@@ -12,9 +12,11 @@
    reconstruction / original.
 
 Everything runs through ``tools/train.py`` and the converter tool, exactly
-as a user would run them. While they run, a progress bar (mmengine's
-``ProgressBar``) counts the training iterations of all stages together,
-read from each run's log, with elapsed time and ETA. The numbers are those
+as a user would run them (each in a process of its own, forked from a
+server that imported the toolboxes once: :mod:`glid_tools.launch`).
+While they run, a progress bar (mmengine's ``ProgressBar``) counts the
+training iterations of all stages together, read from each run's log,
+with elapsed time and ETA. The numbers are those
 of minutes of CPU training at 64-160 px with a nano model: they show the
 pipeline and the direction of the pre-training effect, not the paper's
 results.
@@ -26,6 +28,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from glid_tools import launch
 from glid_tools.progress import Progress, last_train_iter
 from glid_tools.stack_demo import (last_metrics, losses, read_scalars,
                                    write_results)
@@ -51,19 +54,18 @@ def _run(cmd: List[str],
     training iterations the run logs (``iters`` in all)."""
     t0 = time.time()
     start = bar.completed if bar is not None else 0
-    with open(log, 'w') as f:
-        proc = subprocess.Popen(
-            cmd, cwd=root, stdout=f, stderr=subprocess.STDOUT)
-        while True:
-            try:
-                proc.wait(timeout=poll_s)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if bar is not None and iters:
-                done = last_train_iter(log)
-                if done:
-                    bar.update_to(start + min(done, iters))
+    open(log, 'w').close()
+    proc = launch.start(cmd, root, log)
+    while True:
+        try:
+            proc.wait(timeout=poll_s)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if bar is not None and iters:
+            done = last_train_iter(log)
+            if done:
+                bar.update_to(start + min(done, iters))
     if proc.returncode != 0:
         with open(log) as f:
             tail = f.read()[-3000:]

@@ -12,6 +12,9 @@ study-specific:
   skips it while the fingerprint matches, reruns it when the plan changed
   (and so everything downstream of it), and resumes an interrupted
   training run from its last checkpoint (``tools/train.py --resume``).
+  Each step is a process of its own; ``python tools/<script>.py`` steps
+  are forked from a server that imported the toolboxes once
+  (:mod:`glid_tools.launch`, about 5 s less per step on 2 cores).
 - :class:`StudyProgress` shows one progress bar over the planned work in
   estimated seconds (moved by the training iterations each run logs), with
   elapsed time and ETA.
@@ -28,12 +31,12 @@ import math
 import os
 import os.path as osp
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
+from glid_tools import launch
 from glid_tools.progress import Progress, last_train_iter
 from glid_tools.stack_demo import eval_records, losses
 
@@ -338,11 +341,11 @@ def _start(step: Step, root: str, run_dir: str, runs_dir: str,
     _write_json(
         osp.join(run_dir, 'started.json'), dict(fingerprint=fingerprint))
     cmd = _command(step, run_dir, runs_dir) + (['--resume'] if resume else [])
-    log = open(osp.join(run_dir, 'step.log'), 'a' if resume else 'w')
+    log_path = osp.join(run_dir, 'step.log')
+    log = open(log_path, 'a' if resume else 'w')
     log.write('$ ' + ' '.join(cmd) + '\n')
     log.flush()
-    proc = subprocess.Popen(
-        cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = launch.start(cmd, root, log_path, env)
     return proc, log, time.time(), resume
 
 
