@@ -13,6 +13,7 @@ from mmengine.runner.utils import calc_dynamic_intervals
 from torch.utils.data import DataLoader
 
 from glid_mm.engine.loops.gppf_task_sampler import TaskSampler
+from glid_mm.engine.loops.loss_collectives import loss_collectives
 from glid_mm.engine.model_wrappers import SIMTDistributedWrapper
 from glid_mm.utils.gppf_task_configs import refuse_task_config_ref
 
@@ -44,6 +45,28 @@ class MultiTaskDataLoaders:
 
     def __getitem__(self, task: str) -> DataLoader:
         return self.loaders[task]
+
+
+def _refuse_loss_collectives(model_tasks, tasks, world_size: int) -> None:
+    """Refuse task models whose loss runs a collective: under SIMT the
+    other processes run other tasks (:mod:`.loss_collectives`)."""
+    found = {
+        task: loss_collectives(model_tasks[task])
+        for task in tasks if task in model_tasks
+    }
+    found = {task: hits for task, hits in found.items() if hits}
+    if found:
+        raise RuntimeError(
+            f'SIMT with {world_size} processes runs one drawn task per '
+            f'process, but the loss of ' +
+            '; '.join(f'task {task!r} runs a collective ({", ".join(hits)})'
+                      for task, hits in found.items()) +
+            ': it would pair with what the processes of other tasks run at '
+            'that moment (a hang, or one task\'s count added into another\'s '
+            'tensor). Use a head without collectives in its loss, one with a '
+            'local_normalisers() context (GLIDDETRHead, GLIDMaskHead), or '
+            'train_cfg.task_sampling="per_iteration" (every process runs '
+            'the same task in an iteration)')
 
 
 @LOOPS.register_module()
@@ -89,6 +112,12 @@ class SIMTTrainLoop(BaseLoop):
     receives the plain dict and refuses an unresolved reference;
     :mod:`glid_mm.utils.gppf_task_configs`). A resumed run continues the
     same task draws; the task dataloaders restart.
+
+    With several processes drawing their tasks (``'per_process'``), a task
+    model whose loss runs a collective (mmdet's DETR / Mask2Former / FCOS
+    heads all-reduce their normalisers) is refused when the loop is built:
+    it would pair with another task's collectives
+    (:mod:`glid_mm.engine.loops.loss_collectives`).
 
     Args:
         runner (Runner): The runner.
@@ -149,6 +178,13 @@ class SIMTTrainLoop(BaseLoop):
         if unknown:
             raise KeyError(f'unknown task(s) {unknown} in train_dataloader; '
                            f'the model has tasks {list(model_tasks)}')
+        if task_sampling not in ('per_process', 'per_iteration'):
+            raise ValueError("SIMTTrainLoop.task_sampling must be "
+                             "'per_process' or 'per_iteration', got "
+                             f'{task_sampling!r}')
+        if runner.world_size > 1 and task_sampling == 'per_process':
+            _refuse_loss_collectives(model_tasks, dataloader,
+                                     runner.world_size)
         if runner.world_size > 1 and not isinstance(runner.model,
                                                     SIMTDistributedWrapper):
             raise TypeError(
@@ -159,10 +195,6 @@ class SIMTTrainLoop(BaseLoop):
         # with diff_rank_seed); the rank makes each process's stream its own
         seed = [runner.seed if seed is None else seed]
         broadcast_object_list(seed, src=0)
-        if task_sampling not in ('per_process', 'per_iteration'):
-            raise ValueError("SIMTTrainLoop.task_sampling must be "
-                             "'per_process' or 'per_iteration', got "
-                             f'{task_sampling!r}')
         self.sampler = TaskSampler(
             task_weights,
             seed=seed[0],
