@@ -17,12 +17,12 @@ pytestmark = pytest.mark.skipif(
 SCRIPT = textwrap.dedent('''\
     import json, os, sys
     import torch
-    STATE = globals().setdefault('STATE', [])
-    STATE.append(1)
+    import multiprocessing
     print(json.dumps(dict(
         argv=sys.argv, cwd=os.getcwd(), name=__name__,
         env=os.environ.get('GLID_X'),
-        preloaded='glid_mm' in sys.modules, state=len(STATE),
+        preloaded='glid_mm' in sys.modules,
+        start_method=multiprocessing.get_start_method(allow_none=True),
         threads=torch.get_num_threads(), pid=os.getpid(),
         ppid=os.getppid())))
     print('to stderr', file=sys.stderr)
@@ -67,13 +67,15 @@ def test_forked_script_runs_as_python_would(tmp_path, script):
     assert first['preloaded']  # forked from the server, not a new python
     assert first['pid'] != os.getpid() and first['ppid'] != os.getpid()
     assert 'to stderr' in out
-    # a second run is a process of its own: the first one's globals and
-    # environment are not there
+    # no start method chosen yet, as in a new python (mmengine's runner
+    # warns when it finds another than its own)
+    assert first['start_method'] is None
+    # a second run is a process of its own with its own environment
     env2 = dict(os.environ, OMP_NUM_THREADS='2')
     env2.pop('GLID_X', None)
     code, out = _run(tmp_path, cmd, env2, 'b.log')
     second = json.loads(out.splitlines()[0])
-    assert code == 0 and second['state'] == 1 and second['env'] is None
+    assert code == 0 and second['env'] is None
     assert second['threads'] == 2 and second['pid'] != first['pid']
 
 
@@ -102,6 +104,15 @@ def test_wait_times_out_and_terminate_stops(tmp_path):
     assert proc.poll() is None
     proc.terminate()
     assert proc.wait(timeout=30) != 0
+
+
+def test_no_fork_where_cuda_is_visible(monkeypatch):
+    """A process forked from the server could not initialise CUDA (the
+    server's ``import glid_mm`` asked ``torch.cuda.is_available()``)."""
+    import torch
+    assert launch.forkserver_enabled()
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    assert not launch.forkserver_enabled()
 
 
 def test_other_commands_are_subprocesses(tmp_path, script, monkeypatch):

@@ -12,15 +12,27 @@ an op, so nothing of torch's thread pools is forked). Each run is still a
 process of its own (its own globals, registries' scope, seeds, exit status
 and log), and runs the script as ``__main__`` with its own ``sys.argv``,
 working directory and environment, as ``python <script>.py`` would
-(``sys.argv[0]`` and ``__file__`` are the script's absolute path). One
-difference: the script's folder is not put first on ``sys.path``; the
-project's scripts import only installed packages (``glid_mm``,
-``glid_tools``; tests/test_house_rules.py refuses ``sys.path`` changes).
+(``sys.argv[0]`` and ``__file__`` are the script's absolute path).
+Differences from a fresh interpreter, none of which the project's scripts
+depend on:
+
+- ``sys.path`` is the caller's (the script's folder is not put first; the
+  project's scripts import only installed packages, and
+  tests/test_house_rules.py refuses ``sys.path`` changes);
+- multiprocessing imports the caller's main module again in each process
+  (``__mp_main__``): a caller must guard its work with
+  ``if __name__ == '__main__'`` (``tools/demo_glid.py`` and
+  ``tools/study.py`` do);
+- the environment is the step's, but what the server read at import time
+  stays: torch's thread count is set again from ``OMP_NUM_THREADS``;
+  other libraries' thread pools and ``PYTHONHASHSEED`` are the server's;
+- ``atexit`` handlers do not run when the script ends (mmengine registers
+  none; the logging handlers flush each record).
 
 Other commands (``-m torch.distributed.run ...``, ``-c ...``, a shell
 script) run as plain subprocesses, and so does every command with
-``GLID_MM_FORKSERVER=0`` or where multiprocessing has no forkserver
-(Windows).
+``GLID_MM_FORKSERVER=0``, where multiprocessing has no forkserver
+(Windows) or where a CUDA device is visible (:func:`forkserver_enabled`).
 """
 import multiprocessing
 import os
@@ -36,9 +48,15 @@ PRELOAD = ['glid_mm', 'mmengine.runner']
 
 def forkserver_enabled() -> bool:
     """Whether :func:`start` forks Python scripts from the preloaded
-    server (``GLID_MM_FORKSERVER=0`` turns it off)."""
-    return os.environ.get('GLID_MM_FORKSERVER', '1') != '0' and \
-        'forkserver' in multiprocessing.get_all_start_methods()
+    server: not with ``GLID_MM_FORKSERVER=0``, not where multiprocessing
+    has no forkserver, and not where a CUDA device is visible (importing
+    ``glid_mm`` asks ``torch.cuda.is_available()``, after which a forked
+    process cannot initialise CUDA)."""
+    if os.environ.get('GLID_MM_FORKSERVER', '1') == '0' or \
+            'forkserver' not in multiprocessing.get_all_start_methods():
+        return False
+    import torch
+    return not torch.cuda.is_available()
 
 
 def _script_of(cmd: List[str]) -> Optional[str]:
@@ -62,6 +80,9 @@ def _run_script(script: str, argv: List[str], cwd: str, log: str,
     os.close(fd)
     os.environ.clear()
     os.environ.update(env)
+    # the script starts with no start method chosen, as a new python does
+    # (mmengine warns when it finds another than its own)
+    multiprocessing.set_start_method(None, force=True)
     threads = env.get('OMP_NUM_THREADS')
     if threads and threads.isdigit() and int(threads) > 0:
         # the server's OpenMP read the variable when it imported torch

@@ -13,7 +13,7 @@ from mmengine.runner.utils import calc_dynamic_intervals
 from torch.utils.data import DataLoader
 
 from glid_mm.engine.loops.gppf_task_sampler import TaskSampler
-from glid_mm.engine.loops.loss_collectives import loss_collectives
+from glid_mm.engine.loops.task_collectives import loss_collectives
 from glid_mm.engine.model_wrappers import SIMTDistributedWrapper
 from glid_mm.utils.gppf_task_configs import refuse_task_config_ref
 
@@ -49,7 +49,7 @@ class MultiTaskDataLoaders:
 
 def _refuse_loss_collectives(model_tasks, tasks, world_size: int) -> None:
     """Refuse task models whose loss runs a collective: under SIMT the
-    other processes run other tasks (:mod:`.loss_collectives`)."""
+    other processes run other tasks (:mod:`.task_collectives`)."""
     found = {
         task: loss_collectives(model_tasks[task])
         for task in tasks if task in model_tasks
@@ -117,7 +117,7 @@ class SIMTTrainLoop(BaseLoop):
     model whose loss runs a collective (mmdet's DETR / Mask2Former / FCOS
     heads all-reduce their normalisers) is refused when the loop is built:
     it would pair with another task's collectives
-    (:mod:`glid_mm.engine.loops.loss_collectives`).
+    (:mod:`glid_mm.engine.loops.task_collectives`).
 
     Args:
         runner (Runner): The runner.

@@ -11,16 +11,19 @@ That hangs at best, and at worst adds one task's count into another's
 tensor without an error. :class:`SIMTTrainLoop` refuses such a task model
 when it is built with several processes drawing tasks on their own.
 
-This module reads the bytecode of the loss methods (each method of a
-submodule's class whose name contains ``loss``, and the functions nested
-in them) for the names of ``torch.distributed`` / ``mmengine.dist`` /
-``mmdet.utils`` collectives. A module that offers a
-``local_normalisers()`` context (:class:`GLIDDETRHead`,
+This module reads the bytecode of every method of each submodule's class
+(the task model, its data preprocessor and batch augments, its heads,
+losses and layers; functions nested in them and decorated methods
+included; not the methods of ``torch.nn.Module`` itself) for the names of
+``torch.distributed`` / ``mmengine.dist`` / ``mmdet.utils`` collectives:
+mmdet's ``BatchSyncRandomResize`` (YOLOX's batch augment) runs ``barrier``
+while training, mmseg's EMA head ``reduce_mean`` in its forward. A module
+that offers a ``local_normalisers()`` context (:class:`GLIDDETRHead`,
 :class:`GLIDMaskHead`) is skipped: :class:`GPPFMultiTaskModel` runs its
 loss inside that context with several processes, and no collective runs.
-It finds what a loss method calls by name; a collective hidden behind a
-call to another helper is not found (none of mmdet / mmseg / mmpose /
-mmpretrain's heads does that in their 3.x / 1.x releases we pin).
+It finds what a method calls by name: a collective reached only through
+a function of another module (a helper, a gradient hook registered
+elsewhere) is not found.
 """
 import inspect
 import types
@@ -28,12 +31,12 @@ from typing import List, Set
 
 import torch.nn as nn
 
-#: names that run a collective when a loss calls them
-#: (not ``gather`` / ``reduce``: ``tensor.gather`` and ``functools.reduce``
-#: are common in losses)
+#: names that run a collective when a method calls them (not ``gather``,
+#: ``reduce`` or ``broadcast``: ``tensor.gather``, ``functools.reduce`` and
+#: ``np.broadcast`` are common in models)
 COLLECTIVES = frozenset({
     'reduce_mean', 'all_reduce', 'all_gather', 'all_gather_object',
-    'all_reduce_dict', 'all_reduce_params', 'broadcast', 'barrier',
+    'all_reduce_dict', 'all_reduce_params', 'broadcast_object_list', 'barrier',
     'reduce_scatter', 'all_to_all'
 })
 
@@ -49,10 +52,11 @@ def _names(code: types.CodeType) -> Set[str]:
 
 
 def loss_collectives(model: nn.Module) -> List[str]:
-    """``'Class.method calls name'`` for every loss method of a submodule of
-    ``model`` (``model`` included) that calls a collective by name, where
-    the submodule has no ``local_normalisers()`` context; ``[]`` when the
-    loss runs no collective."""
+    """``'Class.method (defined in Owner) calls name'`` for every method of
+    a submodule of ``model`` (``model`` included) that calls a collective
+    by name, where the submodule has no ``local_normalisers()`` context;
+    ``[]`` when training the task runs no collective of its own."""
+    base = set(dir(nn.Module))
     found = []
     seen = set()
     for module in model.modules():
@@ -60,12 +64,12 @@ def loss_collectives(model: nn.Module) -> List[str]:
         if cls in seen or hasattr(module, 'local_normalisers'):
             continue
         seen.add(cls)
-        for attr in sorted(dir(cls)):
-            if 'loss' not in attr:
-                continue
+        for attr in sorted(set(dir(cls)) - base):
             func = inspect.getattr_static(cls, attr, None)
             func = getattr(func, '__func__', func)  # static / class method
-            code = getattr(func, '__code__', None)
+            if not callable(func):
+                continue
+            code = getattr(inspect.unwrap(func), '__code__', None)
             if not isinstance(code, types.CodeType):
                 continue
             hits = sorted(_names(code) & COLLECTIVES)

@@ -54,6 +54,27 @@ def test_finds_the_all_reducing_mmdet_heads():
     assert len(fcos) == 1 and fcos[0].startswith('FCOSHead.loss_by_feat')
 
 
+def test_finds_a_batch_augment_collective():
+    """YOLOX's batch augment synchronises its random size across processes
+    (``barrier`` while training): under SIMT the other processes run other
+    tasks. It sits in the task's data preprocessor."""
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        pre = build_model(
+            dict(
+                type='DetDataPreprocessor',
+                batch_augments=[
+                    dict(
+                        type='BatchSyncRandomResize',
+                        random_size_range=(480, 800),
+                        size_divisor=32,
+                        interval=10)
+                ]))
+    assert loss_collectives(pre) == [
+        'BatchSyncRandomResize._get_random_size (defined in '
+        'BatchSyncRandomResize) calls barrier'
+    ]
+
+
 def test_local_normaliser_heads_and_plain_heads_pass():
     """GLIDDETRHead runs its loss without collectives under SIMT (its
     local_normalisers context); the GPPF tasks' stock heads have none."""
