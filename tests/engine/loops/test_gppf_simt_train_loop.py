@@ -3,7 +3,6 @@ tools/dist_train.sh with 2 CPU processes (gloo)."""
 import os.path as osp
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ import torch.nn as nn
 import glid_mm  # noqa: F401
 from glid_mm.engine import GumbelTemperatureHook, SIMTTrainLoop
 from glid_test_helpers.dist import dist_train
+from glid_test_helpers.simt_runner import fake_runner
 from glid_tools.stack_demo import read_scalars
 
 pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
@@ -19,18 +19,6 @@ pytestmark = pytest.mark.slow  # over a minute in all on 2 CPU cores
 TINY = ('configs/gppf/'
         'gppf_lego-r50-w16-n2_2xsimt-20i_coco128-camvid-hymenoptera.py')
 LOADER = dict(batch_size=1, dataset=dict(type='X'))
-
-
-def fake_runner(tasks=('det', 'seg'), world_size=1, model=None):
-    if model is None:
-        model = nn.Module()
-        model.tasks = nn.ModuleDict({t: nn.Identity() for t in tasks})
-    return SimpleNamespace(
-        model=model,
-        world_size=world_size,
-        rank=0,
-        seed=0,
-        _randomness_cfg=dict())
 
 
 @pytest.mark.parametrize('kwargs, error, match', [

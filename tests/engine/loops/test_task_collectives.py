@@ -1,7 +1,5 @@
 """SIMT refuses a task model whose loss runs a collective (each process runs
 its own task, so a head's all-reduce would pair with another task's)."""
-from types import SimpleNamespace
-
 import pytest
 import torch.nn as nn
 from mmengine.registry import DefaultScope
@@ -10,6 +8,7 @@ import glid_mm  # noqa: F401
 from glid_mm.engine import SIMTTrainLoop
 from glid_mm.engine.loops import loss_collectives
 from glid_mm.registry import build_model
+from glid_test_helpers.simt_runner import fake_runner
 
 LOADER = dict(batch_size=1, dataset=dict(type='X'))
 
@@ -116,14 +115,9 @@ def test_real_simt_task_models_pass(project_root):
 
 
 def _runner(task_model: nn.Module, world_size: int):
-    model = nn.Module()
-    model.tasks = nn.ModuleDict(dict(det=task_model, seg=nn.Identity()))
-    return SimpleNamespace(
-        model=model,
+    return fake_runner(
         world_size=world_size,
-        rank=0,
-        seed=0,
-        _randomness_cfg=dict())
+        task_models=dict(det=task_model, seg=nn.Identity()))
 
 
 def test_simt_loop_refuses_a_collective_in_a_task_loss():
