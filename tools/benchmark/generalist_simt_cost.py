@@ -17,8 +17,9 @@ For each task, two 2-process runs of ``tools/train.py --launcher pytorch``
 
 Both with batch 2 per process, the same optimizer (the generalist's AdamW,
 clip 0.1), no validation. The time of an iteration is mmengine's logged
-``time`` (data loading excluded: ``data_time`` is logged apart); the first
-``--warmup`` iterations are dropped. Writes
+``time`` (``IterTimerHook``: from the end of one iteration to the end of
+the next, so it includes loading the batch, whose part, ``data_time``, is
+reported beside it); the first ``--warmup`` iterations are dropped. Writes
 ``<out-dir>/generalist_simt_cost.{json,md}``: mean and standard deviation
 per run and the ratio ``simt / ddp`` per task (goal: at most 1.1).
 """
@@ -85,8 +86,8 @@ def _configs(task: str, iters: int, folder: str) -> dict:
 
 
 def _run(config: str, work_dir: str, task: str) -> list:
-    """Train ``config`` on 2 processes; the logged iteration times of
-    the iterations where both processes ran ``task`` (all of them under
+    """Train ``config`` on 2 processes; the logged ``(time, data_time)``
+    of the iterations where both processes ran ``task`` (all of them under
     DDP)."""
     cmd = [
         sys.executable, '-m', 'torch.distributed.run', '--standalone',
@@ -100,10 +101,8 @@ def _run(config: str, work_dir: str, task: str) -> list:
         raise RuntimeError(f'{" ".join(cmd)} exited {proc.returncode}:\n' +
                            proc.stdout[-2000:] + proc.stderr[-2000:])
     from glid_tools.stack_demo import read_scalars
-    return [
-        r['time'] for r in read_scalars(work_dir)
-        if 'loss' in r and r.get(f'simt.{task}', 2) == 2
-    ]
+    return [(r['time'], r['data_time']) for r in read_scalars(work_dir)
+            if 'loss' in r and r.get(f'simt.{task}', 2) == 2]
 
 
 def main(argv=None) -> dict:
@@ -117,17 +116,19 @@ def main(argv=None) -> dict:
             for rep in range(args.repeats):
                 for mode in ('simt', 'ddp'):  # interleaved
                     t = _run(cfgs[mode], osp.join(tmp, f'{task}_{mode}_{rep}'),
-                             task)
-                    times[mode] += t[args.warmup:]
+                             task)[args.warmup:]
+                    times[mode] += t
                     print(
                         f'[simt-cost] {task} {mode} repeat {rep}: '
-                        f'{statistics.mean(t[args.warmup:]):.3f} s/iter',
+                        f'{statistics.mean(x for x, _ in t):.3f} s/iter',
                         flush=True)
             row = {
                 mode:
                 dict(
-                    mean_s=statistics.mean(v),
-                    std_s=statistics.stdev(v) if len(v) > 1 else 0.0,
+                    mean_s=statistics.mean(x for x, _ in v),
+                    std_s=statistics.stdev(
+                        x for x, _ in v) if len(v) > 1 else 0.0,
+                    data_mean_s=statistics.mean(d for _, d in v),
                     n=len(v))
                 for mode, v in times.items()
             }
@@ -147,11 +148,13 @@ def main(argv=None) -> dict:
         json.dump(dict(settings=settings, results=results), f, indent=1)
     lines = [
         '| task | SIMT generalist s/iter (mean +- sd) | DDP single-task '
-        's/iter | SIMT / DDP |', '|---|---|---|---|'
+        's/iter | SIMT / DDP | of which data loading, SIMT / DDP (ms) |',
+        '|---|---|---|---|---|'
     ] + [
         f'| {t} | {r["simt"]["mean_s"]:.3f} +- {r["simt"]["std_s"]:.3f} | '
         f'{r["ddp"]["mean_s"]:.3f} +- {r["ddp"]["std_s"]:.3f} | '
-        f'{r["ratio"]:.2f}x |' for t, r in results.items()
+        f'{r["ratio"]:.2f}x | {1000 * r["simt"]["data_mean_s"]:.0f} / '
+        f'{1000 * r["ddp"]["data_mean_s"]:.0f} |' for t, r in results.items()
     ]
     md = '\n'.join(lines)
     with open(osp.join(args.out_dir, 'generalist_simt_cost.md'), 'w') as f:
