@@ -13,7 +13,7 @@ from mmengine.runner.utils import calc_dynamic_intervals
 from torch.utils.data import DataLoader
 
 from glid_mm.engine.loops.gppf_task_sampler import TaskSampler
-from glid_mm.engine.loops.task_collectives import loss_collectives
+from glid_mm.engine.loops.task_collectives import find_collectives
 from glid_mm.engine.model_wrappers import SIMTDistributedWrapper
 from glid_mm.utils.gppf_task_configs import refuse_task_config_ref
 
@@ -47,18 +47,17 @@ class MultiTaskDataLoaders:
         return self.loaders[task]
 
 
-def _refuse_loss_collectives(model_tasks, tasks, world_size: int) -> None:
-    """Refuse task models whose loss runs a collective: under SIMT the
+def _refuse_collectives(model_tasks, tasks, world_size: int) -> None:
+    """Refuse task models whose training runs a collective: under SIMT the
     other processes run other tasks (:mod:`.task_collectives`)."""
     found = {
-        task: loss_collectives(model_tasks[task])
-        for task in tasks if task in model_tasks
+        task: hits
+        for task in tasks if (hits := find_collectives(model_tasks[task]))
     }
-    found = {task: hits for task, hits in found.items() if hits}
     if found:
         raise RuntimeError(
             f'SIMT with {world_size} processes runs one drawn task per '
-            f'process, but the loss of ' +
+            f'process, but training ' +
             '; '.join(f'task {task!r} runs a collective ({", ".join(hits)})'
                       for task, hits in found.items()) +
             ': it would pair with what the processes of other tasks run at '
@@ -114,8 +113,8 @@ class SIMTTrainLoop(BaseLoop):
     same task draws; the task dataloaders restart.
 
     With several processes drawing their tasks (``'per_process'``), a task
-    model whose loss runs a collective (mmdet's DETR / Mask2Former / FCOS
-    heads all-reduce their normalisers) is refused when the loop is built:
+    model whose training runs a collective (mmdet's DETR / Mask2Former /
+    FCOS heads all-reduce their normalisers) is refused when the loop is built:
     it would pair with another task's collectives
     (:mod:`glid_mm.engine.loops.task_collectives`).
 
@@ -183,8 +182,7 @@ class SIMTTrainLoop(BaseLoop):
                              "'per_process' or 'per_iteration', got "
                              f'{task_sampling!r}')
         if runner.world_size > 1 and task_sampling == 'per_process':
-            _refuse_loss_collectives(model_tasks, dataloader,
-                                     runner.world_size)
+            _refuse_collectives(model_tasks, dataloader, runner.world_size)
         if runner.world_size > 1 and not isinstance(runner.model,
                                                     SIMTDistributedWrapper):
             raise TypeError(

@@ -1,4 +1,4 @@
-"""Find the collectives a task model's loss would run under SIMT.
+"""Find the collectives a task model's training would run under SIMT.
 
 Under SIMT (GPPF Sec. 3.2) each process runs the task it drew, so two
 processes run two different task models in the same iteration. A loss that
@@ -51,7 +51,7 @@ def _names(code: types.CodeType) -> Set[str]:
     return names
 
 
-def loss_collectives(model: nn.Module) -> List[str]:
+def find_collectives(model: nn.Module) -> List[str]:
     """``'Class.method (defined in Owner) calls name'`` for every method of
     a submodule of ``model`` (``model`` included) that calls a collective
     by name, where the submodule has no ``local_normalisers()`` context;
@@ -82,4 +82,4 @@ def loss_collectives(model: nn.Module) -> List[str]:
     return found
 
 
-__all__ = ['loss_collectives', 'COLLECTIVES']
+__all__ = ['find_collectives', 'COLLECTIVES']

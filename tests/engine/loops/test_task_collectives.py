@@ -6,7 +6,7 @@ from mmengine.registry import DefaultScope
 
 import glid_mm  # noqa: F401
 from glid_mm.engine import SIMTTrainLoop
-from glid_mm.engine.loops import loss_collectives
+from glid_mm.engine.loops import find_collectives
 from glid_mm.registry import build_model
 from glid_test_helpers.simt_runner import fake_runner
 
@@ -43,12 +43,12 @@ def _task(head: nn.Module) -> nn.Module:
 
 
 def test_finds_the_all_reducing_mmdet_heads():
-    detr = loss_collectives(_task(_detr()))
+    detr = find_collectives(_task(_detr()))
     assert detr == [
         'DETRHead.loss_by_feat_single (defined in DETRHead) calls '
         'reduce_mean'
     ]
-    fcos = loss_collectives(
+    fcos = find_collectives(
         _head(dict(type='FCOSHead', num_classes=3, in_channels=8)))
     assert len(fcos) == 1 and fcos[0].startswith('FCOSHead.loss_by_feat')
 
@@ -68,7 +68,7 @@ def test_finds_a_batch_augment_collective():
                         size_divisor=32,
                         interval=10)
                 ]))
-    assert loss_collectives(pre) == [
+    assert find_collectives(pre) == [
         'BatchSyncRandomResize._get_random_size (defined in '
         'BatchSyncRandomResize) calls barrier'
     ]
@@ -77,7 +77,7 @@ def test_finds_a_batch_augment_collective():
 def test_local_normaliser_heads_and_plain_heads_pass():
     """GLIDDETRHead runs its loss without collectives under SIMT (its
     local_normalisers context); the GPPF tasks' stock heads have none."""
-    assert loss_collectives(_detr('GLIDDETRHead')) == []
+    assert find_collectives(_detr('GLIDDETRHead')) == []
     plain = [
         _head(dict(type='RPNHead', in_channels=8, num_classes=1)),
         _head(
@@ -87,7 +87,7 @@ def test_local_normaliser_heads_and_plain_heads_pass():
             dict(type='LinearClsHead', in_channels=8, num_classes=3),
             'mmpretrain'),
     ]
-    assert [loss_collectives(h) for h in plain] == [[], [], []]
+    assert [find_collectives(h) for h in plain] == [[], [], []]
 
 
 @pytest.mark.slow
@@ -106,7 +106,7 @@ def test_real_simt_task_models_pass(project_root):
     generalist = build(resolved_config()['model'])
     for model in (gppf, generalist):
         assert {
-            t: loss_collectives(m)
+            t: find_collectives(m)
             for t, m in model.tasks.items()
         } == {
             t: []
